@@ -1,0 +1,31 @@
+"""absl flags generated from a settings dataclass, so names, defaults and help live in one place."""
+import dataclasses
+
+from absl import flags
+
+
+def define_from_dataclass(cls, flag_values=flags.FLAGS):
+    """Define one absl flag per field of ``cls``; bounds become flag validators."""
+    for f in dataclasses.fields(cls):
+        meta, default = f.metadata, f.default
+        kwargs = {"flag_values": flag_values}
+        if f.type in (bool, "bool"):
+            flags.DEFINE_bool(f.name, default, meta["help"], **kwargs)
+        elif f.type in (int, "int"):
+            flags.DEFINE_integer(f.name, default, meta["help"], lower_bound=meta.get("lower"),
+                                 **kwargs)
+        elif f.type in (float, "float"):
+            flags.DEFINE_float(f.name, default, meta["help"], lower_bound=meta.get("lower"),
+                               **kwargs)
+        elif "choices" in meta:
+            flags.DEFINE_enum(f.name, default, list(meta["choices"]), meta["help"], **kwargs)
+        else:
+            flags.DEFINE_string(f.name, default, meta["help"], **kwargs)
+
+
+def values_for(cls, flag_values=flags.FLAGS):
+    """(all field values, the ones given explicitly on the command line)."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    values = {n: flag_values[n].value for n in names}
+    present = {n: values[n] for n in names if flag_values[n].present}
+    return values, present

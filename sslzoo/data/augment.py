@@ -1,0 +1,135 @@
+"""Two-view augmentation ("views") built from keras-cv layers.
+
+A recipe follows SimCLR / MoCo v2 (Chen et al. 2020) in torchvision terms:
+
+- random resized crop, area scale ``crop_scale`` (default 0.2–1), aspect 3/4–4/3;
+- horizontal flip, p = 0.5;
+- colour jitter (brightness, contrast, saturation, hue) = (0.4, 0.4, 0.4, 0.1), p = 0.8;
+- grayscale, p = 0.2;
+- Gaussian blur and solarisation, per view, where a method's paper uses them.
+
+keras-cv factors do not mean what torchvision's do, so they are mapped here:
+brightness is additive, ±0.4·255 (as in SimCLR v1's TensorFlow code); contrast is
+×U[0.6, 1.4]; saturation ×U[0.6, 1.4] (keras-cv's f/(1−f) mapping, f ∈ [0.375, 0.583]);
+hue ±0.1 of the hue circle (keras-cv halves its factor, so 0.2 is passed).
+
+Images are float in [0, 255] in and out; the backbone's first layer rescales them.
+Small images (≤ 64 px, the "CIFAR recipe") get no blur, as in the SimCLR CIFAR setting.
+"""
+import dataclasses
+
+import keras
+import keras_cv
+import tensorflow as tf
+
+from sslzoo.errors import unknown_choice
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """One augmentation recipe; ``blur`` and ``solarize`` are per-view probabilities."""
+
+    crop_scale: tuple = (0.2, 1.0)
+    flip: bool = True
+    jitter: tuple = (0.4, 0.4, 0.4, 0.1)
+    jitter_p: float = 0.8
+    gray_p: float = 0.2
+    blur: tuple = (0.0, 0.0)
+    solarize: tuple = (0.0, 0.0)
+
+
+RECIPES = {
+    # SimCLR / MoCo v2: symmetric, blur with p = 0.5 on large images.
+    "simclr": Recipe(blur=(0.5, 0.5)),
+    # BYOL (Grill et al. 2020): asymmetric blur (1.0, 0.1) and solarisation (0, 0.2).
+    "byol": Recipe(crop_scale=(0.08, 1.0), jitter=(0.4, 0.4, 0.2, 0.1), blur=(1.0, 0.1),
+                   solarize=(0.0, 0.2)),
+}
+
+
+def get_recipe(name):
+    if isinstance(name, Recipe):
+        return name
+    if name not in RECIPES:
+        raise unknown_choice("augmentation recipe", name, RECIPES)
+    return RECIPES[name]
+
+
+class RandomApply(keras.layers.Layer):
+    """Apply ``layer`` to each image independently with probability ``p`` (vectorised).
+
+    keras-cv's RandomApply maps over samples with a Python branch, which neither vectorises
+    nor traces inside a Keras train step; this computes the layer once on the batch and
+    selects per sample.
+    """
+
+    def __init__(self, layer, p, **kwargs):
+        super().__init__(**kwargs)
+        self.layer, self.p = layer, float(p)
+        self.seed_generator = keras.random.SeedGenerator()
+
+    def call(self, x, training=True):
+        keep = keras.random.uniform((tf.shape(x)[0], 1, 1, 1), seed=self.seed_generator) < self.p
+        return tf.where(keep, tf.cast(self.layer(x, training=True), x.dtype), x)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+def _apply(layer, p):
+    return layer if p >= 1.0 else RandomApply(layer, p)
+
+
+def view_pipeline(recipe, image_size, view=0):
+    """The keras-cv layers, applied in order, that produce one view ([0, 255] floats)."""
+    r = get_recipe(recipe)
+    b, c, s, h = r.jitter
+    layers = [keras_cv.layers.RandomCropAndResize(
+        target_size=(image_size, image_size), crop_area_factor=r.crop_scale,
+        aspect_ratio_factor=(3 / 4, 4 / 3))]
+    if r.flip:
+        layers.append(keras_cv.layers.RandomFlip("horizontal"))
+    if r.jitter_p > 0:
+        sat = ((1 - s) / (2 - s), (1 + s) / (2 + s))  # f/(1−f) = 1 ∓ s
+        jitter = keras_cv.layers.RandomColorJitter(
+            value_range=(0, 255), brightness_factor=b, contrast_factor=c,
+            saturation_factor=sat, hue_factor=2 * h)
+        layers.append(_apply(jitter, r.jitter_p))
+    if r.gray_p > 0:
+        layers.append(_apply(keras_cv.layers.Grayscale(output_channels=3), r.gray_p))
+    blur_p = r.blur[view] if image_size > 64 else 0.0
+    if blur_p > 0:
+        k = max(3, (image_size // 10) | 1)  # ~10% of the image, odd
+        layers.append(_apply(keras_cv.layers.RandomGaussianBlur(k, factor=(0.1, 2.0)), blur_p))
+    if r.solarize[view] > 0:
+        layers.append(_apply(keras_cv.layers.Solarization(value_range=(0, 255)),
+                             r.solarize[view]))
+    return layers
+
+
+class TwoViews(keras.layers.Layer):
+    """uint8 or float images (N, S, S, 3) → two independently augmented float32 views."""
+
+    def __init__(self, recipe="simclr", image_size=32, **kwargs):
+        super().__init__(**kwargs)
+        self.recipe = recipe if isinstance(recipe, str) else None
+        self._recipe = get_recipe(recipe)
+        self.image_size = int(image_size)
+        self.views = [view_pipeline(self._recipe, self.image_size, v) for v in (0, 1)]
+
+    def call(self, images, training=True):
+        x = tf.cast(images, "float32")
+        out = []
+        for layers in self.views:
+            v = x
+            for layer in layers:
+                v = layer(v, training=True)
+            out.append(tf.cast(v, "float32"))
+        return tuple(out)
+
+    def compute_output_shape(self, input_shape):
+        shape = (input_shape[0], self.image_size, self.image_size, 3)
+        return shape, shape
+
+    def get_config(self):
+        return {**super().get_config(), "recipe": self.recipe, "image_size": self.image_size}

@@ -1,0 +1,30 @@
+"""Helpers shared by the losses: float32 casting and argument checks."""
+from keras import ops
+
+from sslzoo.errors import ConfigError
+
+
+def f32(*xs):
+    """Cast every array to float32 (losses are computed in float32 under mixed precision)."""
+    out = tuple(ops.cast(x, "float32") for x in xs)
+    return out[0] if len(out) == 1 else out
+
+
+def check_positive(name, value):
+    """Reject a non-positive hyperparameter such as a temperature."""
+    if not value > 0:
+        raise ConfigError(f"{name} must be > 0, got {value!r}")
+
+
+def check_same_shape(a, b, names=("z1", "z2")):
+    """Reject two (N, D) embeddings whose static shapes differ or are not rank 2."""
+    sa, sb = tuple(a.shape), tuple(b.shape)
+    if len(sa) != 2 or len(sb) != 2:
+        raise ConfigError(f"{names[0]} and {names[1]} must be (N, D) arrays, got {sa} and {sb}")
+    if any(x is not None and y is not None and x != y for x, y in zip(sa, sb)):
+        raise ConfigError(f"{names[0]} and {names[1]} must have the same shape, got {sa} and {sb}")
+
+
+def l2_normalize(x, eps=1e-12):
+    """Rows of x scaled to unit L2 norm."""
+    return x / ops.sqrt(ops.maximum(ops.sum(ops.square(x), axis=-1, keepdims=True), eps))

@@ -1,0 +1,35 @@
+"""Method registry: ``available()`` lists the names, ``build`` makes an untrained model."""
+from sslzoo.errors import unknown_choice
+from sslzoo.methods.base import SSLMethod
+from sslzoo.methods.simclr import SimCLR
+
+METHODS = {m.method: m for m in (SimCLR,)}
+
+
+def available():
+    """Names of the SSL methods in the zoo."""
+    return sorted(METHODS)
+
+
+def get(name):
+    if name not in METHODS:
+        raise unknown_choice("method", name, METHODS)
+    return METHODS[name]
+
+
+def build(method="simclr", backbone="resnet_tiny", image_size=32, num_classes=None,
+          augment_in_step=False, taps=(), stem="auto", sync_bn=False, **hparams):
+    """An untrained SSL model: ``build("simclr", "resnet18", image_size=32, temperature=0.2)``.
+
+    ``hparams`` override the method's paper defaults (``METHODS[name].defaults``).
+    """
+    from sslzoo import backbones
+
+    cls = get(method)
+    net = backbone if not isinstance(backbone, str) else backbones.build(
+        backbone, image_size=image_size, stem=stem, sync_bn=sync_bn)
+    return cls(net, num_classes=num_classes, image_size=image_size,
+               augment_in_step=augment_in_step, taps=taps, **hparams)
+
+
+__all__ = ["METHODS", "SSLMethod", "available", "build", "get"]

@@ -1,0 +1,148 @@
+"""The shared SSL model: backbone → projector [→ predictor], one train step for every method.
+
+A method subclass sets ``method``, ``recipe`` and ``defaults`` and implements ``ssl_loss``; it
+may add heads in ``build_heads`` and state updates in ``after_update`` (EMA teachers, queues).
+
+The step is written in pieces so that wrappers can recombine them (UMM's bi-level step
+calls ``forward`` and ``ssl_loss`` twice with different variable sets):
+
+    views  = make_views(x)                  # two augmented views, or given by tf.data
+    out    = forward(concat(views))         # {"proj": z, "pooled": h, <taps>: ...}, 2N rows
+    loss   = ssl_loss(out, n)               # float32 scalar
+    apply_loss(tape, loss, variables, optimizer)
+
+An online linear probe is trained on stop-gradient pooled features of view 1 whenever the
+batch has labels (label −1 means unlabeled); it is reported as ``probe_acc``.
+"""
+import keras
+import tensorflow as tf
+from keras import ops
+
+from sslzoo.data.augment import TwoViews
+from sslzoo.methods.heads import mlp
+
+
+class SSLMethod(keras.Model):
+    method = "base"
+    recipe = "simclr"
+    defaults = {}  # the paper's hyperparameters; overridable via build(**hparams)
+
+    def __init__(self, backbone, num_classes=None, image_size=None, augment_in_step=False,
+                 taps=(), **hparams):
+        super().__init__(name=f"{self.method}_{backbone.name}")
+        unknown = set(hparams) - set(self.defaults)
+        if unknown:
+            from sslzoo.errors import ConfigError
+            raise ConfigError(f"{self.method} has no hyperparameter(s) {sorted(unknown)}; "
+                              f"valid: {sorted(self.defaults)}")
+        self.hparams = {**self.defaults, **hparams}
+        self.backbone = backbone
+        self.image_size = int(image_size or backbone.input.shape[1])
+        self.num_classes = num_classes
+        self.taps = tuple(taps)
+        outputs = {"pooled": backbone.output}
+        outputs.update({t: backbone.get_layer(t).output for t in self.taps if t != "pooled"})
+        self.encoder = keras.Model(backbone.input, outputs, name="encoder")
+        self.views = TwoViews(self.recipe, self.image_size) if augment_in_step else None
+        self.build_heads()
+        self.probe = (keras.layers.Dense(num_classes, dtype="float32", name="probe")
+                      if num_classes else None)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.probe_tracker = keras.metrics.SparseCategoricalAccuracy(name="probe_acc")
+
+    # ----- pieces a method overrides -------------------------------------------------------
+    def build_heads(self):
+        h = self.hparams
+        self.projector = mlp((h["proj_hidden_dim"], h["proj_dim"]), "projector")
+
+    def ssl_loss(self, out, n):
+        raise NotImplementedError
+
+    def after_update(self):
+        """State updates after the optimizer step (EMA teachers, queues, centres)."""
+
+    @property
+    def ssl_trainable_variables(self):
+        """Variables the SSL loss trains: everything but the probe."""
+        probe = {id(v) for v in self.probe.trainable_variables} if self.probe else set()
+        return [v for v in self.trainable_variables if id(v) not in probe]
+
+    # ----- shared machinery ----------------------------------------------------------------
+    def compile(self, optimizer, probe_optimizer=None, **kwargs):
+        super().compile(optimizer=optimizer, **kwargs)
+        self.probe_optimizer = probe_optimizer or keras.optimizers.Adam(1e-3)
+
+    def build_all(self):
+        """Create every variable (model, optimizers) so checkpoints restore eagerly."""
+        x = tf.zeros((2, self.image_size, self.image_size, 3))
+        self.forward(ops.concatenate([x, x], 0), training=False)
+        if self.probe is not None:
+            self.probe(tf.zeros((1, self.backbone.output.shape[-1])))
+            self.probe_optimizer.build(self.probe.trainable_variables)
+        self.optimizer.build(self.ssl_trainable_variables)
+
+    def call(self, images, training=False):
+        """Inference: the pooled backbone embedding."""
+        return self.backbone(images, training=training)
+
+    def forward(self, x, training=True):
+        out = dict(self.encoder(x, training=training))
+        out["proj"] = self.projector(out["pooled"], training=training)
+        return out
+
+    def make_views(self, x):
+        if isinstance(x, (tuple, list)):
+            return x[0], x[1]
+        if self.views is None:
+            raise ValueError("got raw images but the model was built with augment_in_step="
+                             "False; feed (view1, view2) pairs or build with augment_in_step")
+        return self.views(x)
+
+    def apply_loss(self, tape, loss, variables, optimizer):
+        grads = tape.gradient(optimizer.scale_loss(loss), variables)
+        optimizer.apply(grads, variables)
+
+    def train_step(self, data):
+        x, y = data if isinstance(data, tuple) and len(data) == 2 else (data, None)
+        v1, v2 = self.make_views(x)
+        n = ops.shape(v1)[0]
+        with tf.GradientTape() as tape:
+            out = self.forward(ops.concatenate([v1, v2], 0), training=True)
+            loss = self.ssl_loss(out, n)
+        variables = self.ssl_trainable_variables
+        self.apply_loss(tape, loss, variables, self.optimizer)
+        self.after_update()
+        return self.update_metrics(loss, out, n, y)
+
+    def update_metrics(self, loss, out, n, y):
+        self.loss_tracker.update_state(loss)
+        if self.probe is not None and y is not None:
+            self.train_probe(ops.stop_gradient(out["pooled"][:n]), y)
+        logs = {m.name: m.result() for m in self.metrics}
+        logs["lr"] = ops.convert_to_tensor(self.optimizer.learning_rate)
+        return logs
+
+    def train_probe(self, h, y):
+        h = ops.cast(h, "float32")
+        y = ops.cast(y, "int32")
+        w = ops.cast(y >= 0, "float32")
+        y = ops.maximum(y, 0)
+        with tf.GradientTape() as tape:
+            logits = self.probe(h)
+            ce = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+            probe_loss = ops.sum(ce * w) / ops.maximum(ops.sum(w), 1.0)
+        grads = tape.gradient(probe_loss, self.probe.trainable_variables)
+        self.probe_optimizer.apply(grads, self.probe.trainable_variables)
+        self.probe_tracker.update_state(y, logits, sample_weight=w)
+
+    @property
+    def metrics(self):
+        ms = [self.loss_tracker]
+        if self.probe is not None:
+            ms.append(self.probe_tracker)
+        return ms
+
+    def get_config(self):
+        return {"method": self.method, "backbone": self.backbone.name,
+                "image_size": self.image_size, "num_classes": self.num_classes,
+                "taps": list(self.taps), **self.hparams}

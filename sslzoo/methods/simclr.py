@@ -1,0 +1,20 @@
+"""SimCLR (Chen et al. 2020, arXiv 2002.05709): a two-layer MLP projector and NT-Xent."""
+from sslzoo.losses import simclr_loss
+from sslzoo.methods.base import SSLMethod
+
+
+class SimCLR(SSLMethod):
+    """Backbone → MLP projector (Dense–BN–ReLU–Dense) → NT-Xent over the 2N views.
+
+    Paper defaults: temperature 0.5 (the CIFAR setting), projector 2048 → 128, LARS with
+    learning rate 0.3 × batch/256 (ImageNet: 0.3; CIFAR: 1.0 × batch/256) and weight decay 1e-6.
+    """
+
+    method = "simclr"
+    recipe = "simclr"
+    defaults = {"temperature": 0.5, "proj_hidden_dim": 2048, "proj_dim": 128}
+    optim_defaults = {"optimizer": "lars", "learning_rate": 1.0, "weight_decay": 1e-6, "scale": "linear"}
+
+    def ssl_loss(self, out, n):
+        z = out["proj"]
+        return simclr_loss(z[:n], z[n:], temperature=self.hparams["temperature"])

@@ -1,0 +1,88 @@
+"""Pretraining settings: one dataclass is the single source of the app's flags and defaults."""
+import dataclasses
+import time
+
+from sslzoo.errors import ConfigError
+
+
+def _f(default, help_, **meta):
+    return dataclasses.field(default=default, metadata={"help": help_, **meta})
+
+
+@dataclasses.dataclass
+class PretrainConfig:
+    method: str = _f("simclr", "SSL method; see sslzoo.methods.available().")
+    backbone: str = _f("resnet_tiny", "Backbone: resnet_tiny, resnet18 or resnet50.")
+    stem: str = _f("auto", "ResNet stem: auto (cifar for images <= 64 px), cifar or imagenet.")
+    dataset: str = _f("digits", "digits (built in), any TFDS name, or folder:PATH.")
+    data_dir: str = _f("", "TFDS data_dir (default: TFDS's own, ~/tensorflow_datasets).")
+    split: str = _f("train", "Pretraining split, TFDS syntax (e.g. train[:10%]).")
+    probe_train_split: str = _f("train", "Labeled split the final linear probe is fitted on.")
+    probe_test_split: str = _f("test", "Held-out split the final linear probe is scored on.")
+    image_size: int = _f(0, "Image side in pixels; 0 = the dataset's own (digits: 32).",
+                         lower=0)
+    epochs: int = _f(40, "Pretraining epochs.", lower=1)
+    batch_size: int = _f(256, "Global batch size (images; each gives two views).", lower=1)
+    learning_rate: float = _f(0.0, "Base learning rate before batch scaling; 0 = the "
+                              "method's paper default.", lower=0.0)
+    optimizer: str = _f("", "lars, sgd, adamw or lamb; empty = the method's default.")
+    weight_decay: float = _f(-1.0, "Weight decay; -1 = the method's default.")
+    warmup_epochs: float = _f(2.0, "Linear warmup epochs before the cosine decay.", lower=0.0)
+    hparams: str = _f("", "Method hyperparameters, e.g. 'temperature=0.2,proj_dim=64'.")
+    augment_on: str = _f("data", "Where views are made: data (tf.data) or device (train step).",
+                         choices=("data", "device"))
+    mixed_precision: str = _f("auto", "auto, float32, mixed_float16 or mixed_bfloat16.")
+    strategy: str = _f("default", "default, mirrored, multi_worker or tpu.")
+    seed: int = _f(0, "Random seed for weights, shuffling and augmentation.")
+    output_dir: str = _f("", "Run directory; empty = runs/<method>_<backbone>_<dataset>_<time>.")
+    resume: bool = _f(False, "Continue the run in --output_dir from its last checkpoint.")
+    download: bool = _f(True, "Allow TFDS to download a dataset that is not prepared.")
+    verbose: int = _f(1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch.",
+                      lower=0)
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            value, meta = getattr(self, f.name), f.metadata
+            if "lower" in meta and value < meta["lower"]:
+                raise ConfigError(f"--{f.name} must be >= {meta['lower']}, got {value}")
+            if "choices" in meta and value not in meta["choices"]:
+                raise ConfigError(f"--{f.name} must be one of {meta['choices']}, got {value!r}")
+        if self.batch_size < 2:
+            raise ConfigError("--batch_size must be >= 2 (contrastive losses need negatives)")
+        if not self.output_dir:
+            name = f"{self.method}_{self.backbone}_{self.dataset}".replace(":", "-")
+            name = name.replace("/", "_")
+            self.output_dir = f"runs/{name}_{time.strftime('%Y%m%d-%H%M%S')}"
+
+    def method_hparams(self):
+        """``hparams`` parsed into a dict of numbers (or strings)."""
+        out = {}
+        for item in filter(None, (s.strip() for s in self.hparams.split(","))):
+            if "=" not in item:
+                raise ConfigError(f"--hparams entry {item!r} is not key=value")
+            key, value = (s.strip() for s in item.split("=", 1))
+            try:
+                out[key] = int(value) if value.lstrip("-").isdigit() else float(value)
+            except ValueError:
+                out[key] = value
+        return out
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+# Settings a resumed run may change; every other one must match the saved config.json.
+RESUMABLE_CHANGES = ("resume", "verbose", "download", "data_dir")
+
+
+def merge_for_resume(saved, given):
+    """The saved config, updated with the explicitly ``given`` settings that may change."""
+    clash = {k: (saved.get(k), v) for k, v in given.items()
+             if k not in RESUMABLE_CHANGES and k in saved and saved[k] != v}
+    if clash:
+        detail = ", ".join(f"--{k}: saved {a!r}, given {b!r}" for k, (a, b) in clash.items())
+        raise ConfigError(f"--resume continues the saved run, whose settings differ: {detail}. "
+                          "Drop these flags, or start a new run with another --output_dir.")
+    merged = dict(saved)
+    merged.update({k: v for k, v in given.items() if k in RESUMABLE_CHANGES})
+    return merged

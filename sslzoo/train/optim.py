@@ -1,0 +1,97 @@
+"""Optimizers and the learning-rate schedule: LARS (ours), SGD, AdamW, LAMB; warmup + cosine."""
+import keras
+from keras import ops
+
+from sslzoo.errors import ConfigError, unknown_choice
+
+OPTIMIZERS = ("lars", "sgd", "adamw", "lamb")
+
+
+class LARS(keras.optimizers.Optimizer):
+    """Layer-wise Adaptive Rate Scaling (You et al. 2017, arXiv 1708.03888), as in SimCLR.
+
+    For a weight w with gradient g, weight decay λ, trust coefficient η and momentum m:
+
+        g' = g + λ·w
+        r  = η·‖w‖ / ‖g'‖        (1 when either norm is 0)
+        v ← m·v + lr·r·g'
+        w ← w − v
+
+    Biases and normalisation parameters (rank ≤ 1) are excluded from both the weight decay
+    and the adaptation (r = 1), following SimCLR's ``exclude_from_weight_decay``.
+    """
+
+    def __init__(self, learning_rate=0.1, momentum=0.9, weight_decay=1e-6, eta=1e-3,
+                 name="lars", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        if momentum < 0 or weight_decay < 0 or eta <= 0:
+            raise ConfigError("LARS needs momentum >= 0, weight_decay >= 0 and eta > 0")
+        self.momentum = momentum
+        self.lars_weight_decay = weight_decay
+        self.eta = eta
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self.velocities = [self.add_variable_from_reference(v, "velocity") for v in var_list]
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr = ops.cast(learning_rate, variable.dtype)
+        g = ops.cast(gradient, variable.dtype)
+        v = self.velocities[self._get_variable_index(variable)]
+        if len(variable.shape) > 1:
+            g = g + self.lars_weight_decay * variable
+            w_norm = ops.sqrt(ops.sum(ops.square(variable)))
+            g_norm = ops.sqrt(ops.sum(ops.square(g)))
+            ok = ops.logical_and(w_norm > 0, g_norm > 0)
+            trust = ops.where(ok, self.eta * w_norm / ops.where(ok, g_norm, 1.0), 1.0)
+            lr = lr * trust
+        self.assign(v, self.momentum * v + lr * g)
+        self.assign_sub(variable, v)
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum,
+                "weight_decay": self.lars_weight_decay, "eta": self.eta}
+
+
+def warmup_cosine(peak_lr, total_steps, warmup_steps):
+    """Linear warmup from 0 to ``peak_lr`` over ``warmup_steps``, then cosine decay to 0."""
+    warmup_steps = int(min(max(warmup_steps, 0), max(total_steps - 1, 0)))
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup_steps else peak_lr,
+        decay_steps=max(total_steps - warmup_steps, 1), alpha=0.0,
+        warmup_target=peak_lr if warmup_steps else None, warmup_steps=warmup_steps)
+
+
+def scaled_lr(base_lr, batch_size, rule="linear"):
+    """The learning rate for a global batch: linear (base·B/256), sqrt (base·√(B/256)) or none."""
+    if rule == "linear":
+        return base_lr * batch_size / 256
+    if rule == "sqrt":
+        return base_lr * (batch_size / 256) ** 0.5
+    if rule == "none":
+        return base_lr
+    raise unknown_choice("learning-rate scaling rule", rule, ("linear", "sqrt", "none"))
+
+
+def make_optimizer(name, learning_rate, weight_decay=0.0, momentum=0.9):
+    """An optimizer by name; ``learning_rate`` may be a float or a schedule."""
+    if name == "lars":
+        return LARS(learning_rate, momentum=momentum, weight_decay=weight_decay)
+    if name == "sgd":
+        opt = keras.optimizers.SGD(learning_rate, momentum=momentum, weight_decay=weight_decay)
+    elif name == "adamw":
+        opt = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
+    elif name == "lamb":
+        opt = keras.optimizers.Lamb(learning_rate, weight_decay=weight_decay)
+    else:
+        raise unknown_choice("optimizer", name, OPTIMIZERS)
+    return opt
+
+
+def exclude_norms_and_biases(optimizer, variables):
+    """Exempt rank ≤ 1 variables (biases, BN) from the decoupled weight decay of SGD/AdamW/LAMB."""
+    if not isinstance(optimizer, LARS) and getattr(optimizer, "weight_decay", None):
+        optimizer.exclude_from_weight_decay(
+            var_list=[v for v in variables if len(v.shape) <= 1])

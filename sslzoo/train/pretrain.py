@@ -1,0 +1,113 @@
+"""``pretrain(config)``: SSL pretraining into a resumable run directory.
+
+The run directory holds ``config.json`` (every setting), ``checkpoints/`` (atomic, per epoch),
+``tb/`` (TensorBoard), ``metrics.csv``, ``backbone.weights.h5`` (final backbone) and
+``summary.json`` (held-out linear-probe accuracy, images/s, wall time).
+"""
+import os
+import time
+
+import keras
+from absl import logging
+
+from sslzoo import data as sdata
+from sslzoo import methods
+from sslzoo.data.augment import TwoViews
+from sslzoo.data.pipeline import ssl_batches
+from sslzoo.errors import ConfigError, TrainingError
+from sslzoo.eval.linear import probe_backbone
+from sslzoo.train import callbacks as cb
+from sslzoo.train.config import PretrainConfig
+from sslzoo.train.device import make_strategy, setup_precision
+from sslzoo.train.optim import exclude_norms_and_biases, make_optimizer, scaled_lr, warmup_cosine
+from sslzoo.utils import io
+
+
+def prepare_run_dir(cfg):
+    """Create the run directory, refusing to overwrite a run unless resuming it."""
+    ckpt_dir = os.path.join(cfg.output_dir, "checkpoints")
+    has_run = os.path.exists(os.path.join(ckpt_dir, "checkpoint"))
+    if has_run and not cfg.resume:
+        raise ConfigError(f"{cfg.output_dir} already holds a run; pass --resume to continue it "
+                          "or choose another --output_dir")
+    os.makedirs(cfg.output_dir, exist_ok=True)
+    io.write_json(os.path.join(cfg.output_dir, "config.json"), cfg.to_dict())
+    return ckpt_dir
+
+
+def resolve_optimizer(cfg, method_cls, steps_per_epoch):
+    """The optimizer with the method's paper defaults, a scaled LR and warmup + cosine."""
+    d = method_cls.optim_defaults
+    name = cfg.optimizer or d["optimizer"]
+    base_lr = cfg.learning_rate or d["learning_rate"]
+    wd = d["weight_decay"] if cfg.weight_decay < 0 else cfg.weight_decay
+    peak = scaled_lr(base_lr, cfg.batch_size, d.get("scale", "linear"))
+    total = cfg.epochs * steps_per_epoch
+    schedule = warmup_cosine(peak, total, round(cfg.warmup_epochs * steps_per_epoch))
+    info = {"optimizer": name, "base_learning_rate": base_lr, "peak_learning_rate": peak,
+            "weight_decay": wd, "total_steps": total}
+    return make_optimizer(name, schedule, weight_decay=wd), info
+
+
+def _load_split(cfg, split, image_size):
+    return sdata.load(cfg.dataset, split=split, data_dir=cfg.data_dir or None,
+                      image_size=image_size or None, download=cfg.download)
+
+
+def pretrain(cfg=None, **overrides):
+    """Pretrain as configured (a PretrainConfig or keyword settings); returns the summary dict."""
+    cfg = cfg or PretrainConfig(**overrides)
+    t0 = time.time()
+    keras.utils.set_random_seed(cfg.seed)
+    precision = setup_precision(cfg.mixed_precision)
+    strategy = make_strategy(cfg.strategy)
+    method_cls = methods.get(cfg.method)
+    hparams = cfg.method_hparams()
+    train = _load_split(cfg, cfg.split, cfg.image_size)
+    steps_per_epoch = train.num_examples // cfg.batch_size
+    ckpt_dir = prepare_run_dir(cfg)
+    with strategy.scope():
+        model = methods.build(cfg.method, cfg.backbone, image_size=train.image_size,
+                              num_classes=train.num_classes, stem=cfg.stem,
+                              augment_in_step=cfg.augment_on == "device", **hparams)
+        optimizer, opt_info = resolve_optimizer(cfg, method_cls, max(steps_per_epoch, 1))
+        model.compile(optimizer)
+        exclude_norms_and_biases(optimizer, model.ssl_trainable_variables)
+        model.build_all()
+    views = TwoViews(model.recipe, train.image_size) if cfg.augment_on == "data" else None
+    batches = ssl_batches(train, cfg.batch_size, views, seed=cfg.seed)
+
+    nan_guard = cb.NaNGuard()
+    checkpointer = cb.Checkpointer(model, ckpt_dir, nan_guard)
+    start_epoch = checkpointer.restore() if cfg.resume else 0
+    if start_epoch:
+        logging.info("resuming %s from epoch %d (step %d)", cfg.output_dir, start_epoch,
+                     int(optimizer.iterations))
+    throughput = cb.Throughput(cfg.batch_size)
+    callbacks = [nan_guard, checkpointer, throughput,
+                 cb.MetricsCSV(os.path.join(cfg.output_dir, "metrics.csv"), start_epoch),
+                 keras.callbacks.TensorBoard(os.path.join(cfg.output_dir, "tb"),
+                                             write_graph=False, profile_batch=0)]
+    if start_epoch < cfg.epochs:
+        model.fit(batches, epochs=cfg.epochs, initial_epoch=start_epoch, callbacks=callbacks,
+                  verbose=cfg.verbose)
+    if nan_guard.tripped:
+        last = checkpointer.manager.latest_checkpoint or "none (no epoch finished)"
+        raise TrainingError(
+            f"the loss became {nan_guard.tripped['loss']} at step {nan_guard.tripped['step']}; "
+            f"training stopped. The last good checkpoint is kept: {last}. Lower "
+            "--learning_rate or use --mixed_precision=float32, then rerun with --resume.")
+    io.save_weights(model.backbone, os.path.join(cfg.output_dir, "backbone.weights.h5"))
+
+    summary = {"output_dir": cfg.output_dir, "method": cfg.method, "backbone": cfg.backbone,
+               "dataset": cfg.dataset,
+               "epochs": cfg.epochs, "steps": int(optimizer.iterations), "precision": precision,
+               "images_per_sec": round(throughput.images_per_sec, 1), **opt_info}
+    if train.num_classes:
+        probe_train = _load_split(cfg, cfg.probe_train_split, train.image_size)
+        probe_test = _load_split(cfg, cfg.probe_test_split, train.image_size)
+        summary["linear_probe_top1"] = probe_backbone(model.backbone, probe_train, probe_test)
+        summary["probe_splits"] = [cfg.probe_train_split, cfg.probe_test_split]
+    summary["wall_time_sec"] = round(time.time() - t0, 1)
+    io.write_json(os.path.join(cfg.output_dir, "summary.json"), summary)
+    return summary

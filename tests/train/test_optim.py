@@ -1,0 +1,53 @@
+import keras
+import numpy as np
+import pytest
+
+from sslzoo.errors import ConfigError
+from sslzoo.train.optim import LARS, make_optimizer, scaled_lr, warmup_cosine
+
+
+def test_lars_matches_hand_computed_update():
+    w0 = np.array([[3.0, 4.0]], dtype="float32")          # ‖w‖ = 5
+    b0 = np.array([1.0, -1.0], dtype="float32")
+    g = np.array([[0.6, 0.8]], dtype="float32")
+    gb = np.array([0.5, 0.5], dtype="float32")
+    w, b = keras.Variable(w0), keras.Variable(b0)
+    opt = LARS(learning_rate=0.1, momentum=0.9, weight_decay=0.01, eta=0.001)
+    for step in range(2):
+        opt.apply([g, gb], [w, b])
+    # Hand computation, step by step.
+    vw, vb, ww, bb = np.zeros_like(w0), np.zeros_like(b0), w0.copy(), b0.copy()
+    for _ in range(2):
+        gw = g + 0.01 * ww
+        trust = 0.001 * np.linalg.norm(ww) / np.linalg.norm(gw)
+        vw = 0.9 * vw + 0.1 * trust * gw
+        ww = ww - vw
+        vb = 0.9 * vb + 0.1 * gb          # rank-1: no decay, no adaptation
+        bb = bb - vb
+    np.testing.assert_allclose(w.numpy(), ww, rtol=1e-5)
+    np.testing.assert_allclose(b.numpy(), bb, rtol=1e-5)
+
+
+def test_lars_zero_weight_uses_unit_trust():
+    w = keras.Variable(np.zeros((2, 2), "float32"))
+    LARS(learning_rate=1.0, momentum=0.0, weight_decay=0.0).apply([np.ones((2, 2), "float32")], [w])
+    np.testing.assert_allclose(w.numpy(), -np.ones((2, 2)))
+
+
+def test_warmup_cosine_shape():
+    s = warmup_cosine(1.0, total_steps=110, warmup_steps=10)
+    lrs = np.array([float(s(i)) for i in (0, 5, 10, 60, 110)])
+    np.testing.assert_allclose(lrs, [0.0, 0.5, 1.0, 0.5, 0.0], atol=1e-6)
+
+
+def test_scaled_lr_rules():
+    assert scaled_lr(0.3, 512) == pytest.approx(0.6)
+    assert scaled_lr(0.3, 1024, "sqrt") == pytest.approx(0.6)
+    assert scaled_lr(0.3, 1024, "none") == 0.3
+    with pytest.raises(ConfigError, match="linear"):
+        scaled_lr(0.3, 256, "cubic")
+
+
+def test_unknown_optimizer_lists_choices():
+    with pytest.raises(ConfigError, match="lamb.*lars|lars.*sgd"):
+        make_optimizer("adagrad", 0.1)
