@@ -1,4 +1,24 @@
 """SSL losses: pure functions over keras.ops; arrays in, a float32 scalar out."""
+from sslzoo.losses.barlow_twins import barlow_twins_loss
+from sslzoo.losses.byol import byol_loss
+from sslzoo.losses.dino import dino_loss
+from sslzoo.losses.moco import moco_loss
+from sslzoo.losses.mocov3 import mocov3_loss
 from sslzoo.losses.simclr import simclr_loss
+from sslzoo.losses.simsiam import simsiam_loss
+from sslzoo.losses.swav import sinkhorn_knopp, swav_loss
+from sslzoo.losses.vicreg import vicreg_loss, vicreg_terms
 
-__all__ = ["simclr_loss"]
+__all__ = [
+    "simclr_loss",
+    "barlow_twins_loss",
+    "byol_loss",
+    "dino_loss",
+    "moco_loss",
+    "mocov3_loss",
+    "simsiam_loss",
+    "sinkhorn_knopp",
+    "swav_loss",
+    "vicreg_loss",
+    "vicreg_terms",
+]

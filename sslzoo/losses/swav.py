@@ -1,0 +1,48 @@
+"""SwAV's swapped-prediction loss and Sinkhorn-Knopp codes (Caron et al. 2020, arXiv 2006.09882)."""
+from keras import ops
+
+from sslzoo.errors import ConfigError
+from sslzoo.losses.common import check_positive, check_same_shape, f32
+
+
+def sinkhorn_knopp(scores, epsilon=0.05, iterations=3):
+    """Codes Q (N, K) for prototype scores (N, K), computed without gradient.
+
+    Starting from exp(scores/ε) (the global max is subtracted first, which cancels), alternately
+    rescale so each of the K prototypes holds mass 1/K and each of the N samples 1/N; the
+    result is multiplied by N, so each row of Q sums to 1 and each column to about N/K
+    (exactly in the limit of many iterations). Pass scores gathered over all replicas.
+    """
+    check_positive("epsilon", epsilon)
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+        raise ConfigError(f"sinkhorn iterations must be an integer >= 1, got {iterations!r}")
+    if len(tuple(scores.shape)) != 2:
+        raise ConfigError(f"scores must be an (N, K) array, got shape {tuple(scores.shape)}")
+    s = ops.stop_gradient(f32(scores))
+    n = ops.cast(ops.shape(s)[0], "float32")
+    k = ops.cast(ops.shape(s)[1], "float32")
+    q = ops.exp((s - ops.max(s)) / epsilon)
+    q = q / ops.sum(q)
+    tiny = 1e-30  # keeps a prototype that every sample ignores at 0 instead of 0/0 = NaN
+    for _ in range(iterations):
+        q = q / (ops.maximum(ops.sum(q, axis=0, keepdims=True), tiny) * k)
+        q = q / (ops.maximum(ops.sum(q, axis=1, keepdims=True), tiny) * n)
+    return ops.stop_gradient(q * n)
+
+
+def swav_loss(scores1, scores2, temperature=0.1, sinkhorn_iterations=3, epsilon=0.05):
+    """L = −½ [ 1/N Σ_n Σ_k q2_nk log p1_nk + 1/N Σ_n Σ_k q1_nk log p2_nk ],
+
+    where p_v = softmax(scores_v / τ) and q_v = sinkhorn_knopp(scores_v, ε, iterations): each
+    view predicts the other view's codes. scores1, scores2: (N, K) prototype scores.
+    """
+    check_positive("temperature", temperature)
+    check_same_shape(scores1, scores2, ("scores1", "scores2"))
+    scores1, scores2 = f32(scores1, scores2)
+    q1 = sinkhorn_knopp(scores1, epsilon, sinkhorn_iterations)
+    q2 = sinkhorn_knopp(scores2, epsilon, sinkhorn_iterations)
+    logp1 = ops.log_softmax(scores1 / temperature, axis=1)
+    logp2 = ops.log_softmax(scores2 / temperature, axis=1)
+    ce12 = -ops.mean(ops.sum(q2 * logp1, axis=1))
+    ce21 = -ops.mean(ops.sum(q1 * logp2, axis=1))
+    return 0.5 * (ce12 + ce21)
