@@ -17,12 +17,24 @@ Images are float in [0, 255] in and out; the backbone's first layer rescales the
 Small images (≤ 64 px, the "CIFAR recipe") get no blur, as in the SimCLR CIFAR setting.
 """
 import dataclasses
+import logging
 
 import keras
 import keras_cv
 import tensorflow as tf
 
 from sslzoo.errors import unknown_choice
+
+
+class _QuietVectorizationFallback(logging.Filter):
+    """keras-cv's crop vectorises some ops with a while_loop and TF logs a warning per op at
+    every trace; it is expected and only hides the progress bar."""
+
+    def filter(self, record):
+        return "while_loop for converting" not in record.getMessage()
+
+
+tf.get_logger().addFilter(_QuietVectorizationFallback())
 
 
 @dataclasses.dataclass(frozen=True)

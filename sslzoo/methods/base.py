@@ -109,17 +109,17 @@ class SSLMethod(keras.Model):
         with tf.GradientTape() as tape:
             out = self.forward(ops.concatenate([v1, v2], 0), training=True)
             loss = self.ssl_loss(out, n)
-        variables = self.ssl_trainable_variables
-        self.apply_loss(tape, loss, variables, self.optimizer)
+        lr = ops.convert_to_tensor(self.optimizer.learning_rate)  # the rate this step uses
+        self.apply_loss(tape, loss, self.ssl_trainable_variables, self.optimizer)
         self.after_update()
-        return self.update_metrics(loss, out, n, y)
+        return self.update_metrics(loss, out, n, y, lr)
 
-    def update_metrics(self, loss, out, n, y):
+    def update_metrics(self, loss, out, n, y, lr):
         self.loss_tracker.update_state(loss)
         if self.probe is not None and y is not None:
             self.train_probe(ops.stop_gradient(out["pooled"][:n]), y)
         logs = {m.name: m.result() for m in self.metrics}
-        logs["lr"] = ops.convert_to_tensor(self.optimizer.learning_rate)
+        logs["lr"] = lr
         return logs
 
     def train_probe(self, h, y):

@@ -21,7 +21,7 @@ class PretrainConfig:
     probe_test_split: str = _f("test", "Held-out split the final linear probe is scored on.")
     image_size: int = _f(0, "Image side in pixels; 0 = the dataset's own (digits: 32).",
                          lower=0)
-    epochs: int = _f(40, "Pretraining epochs.", lower=1)
+    epochs: int = _f(20, "Pretraining epochs.", lower=1)
     batch_size: int = _f(256, "Global batch size (images; each gives two views).", lower=1)
     learning_rate: float = _f(0.0, "Base learning rate before batch scaling; 0 = the "
                               "method's paper default.", lower=0.0)

@@ -90,6 +90,7 @@ def pretrain(cfg=None, **overrides):
                                              write_graph=False, profile_batch=0)]
     if start_epoch < cfg.epochs:
         model.fit(batches, epochs=cfg.epochs, initial_epoch=start_epoch, callbacks=callbacks,
+                  shuffle=False,
                   verbose=cfg.verbose)
     if nan_guard.tripped:
         last = checkpointer.manager.latest_checkpoint or "none (no epoch finished)"

@@ -1,0 +1,41 @@
+"""Image helpers shared by the sources: the ImageData record and resizing to uint8 squares."""
+import dataclasses
+from typing import Optional
+
+import tensorflow as tf
+
+DEFAULT_SIZE = 224  # for sources whose images have no fixed size
+
+
+@dataclasses.dataclass
+class ImageData:
+    """An unbatched split: ``dataset`` yields (uint8 image [S, S, 3], int32 label; −1 if none)."""
+
+    dataset: tf.data.Dataset
+    num_examples: int
+    num_classes: Optional[int]
+    image_size: int
+    name: str
+    split: str
+
+
+def to_square_uint8(image, size):
+    """Grey → RGB; shorter side resized to ``size`` (keeping aspect), then centre-cropped."""
+    image = tf.convert_to_tensor(image)
+    if image.shape.rank == 2:
+        image = image[..., None]
+    image = tf.cond(tf.shape(image)[-1] == 1, lambda: tf.tile(image, [1, 1, 3]),
+                    lambda: image[..., :3])
+    h, w = tf.shape(image)[0], tf.shape(image)[1]
+
+    def resize():
+        scale = size / tf.cast(tf.minimum(h, w), tf.float32)
+        nh = tf.maximum(size, tf.cast(tf.round(tf.cast(h, tf.float32) * scale), tf.int32))
+        nw = tf.maximum(size, tf.cast(tf.round(tf.cast(w, tf.float32) * scale), tf.int32))
+        x = tf.image.resize(image, (nh, nw), method="bilinear", antialias=True)
+        x = tf.image.resize_with_crop_or_pad(x, size, size)
+        return tf.cast(tf.clip_by_value(tf.round(x), 0, 255), tf.uint8)
+
+    same = tf.logical_and(tf.equal(h, size), tf.equal(w, size))
+    out = tf.cond(same, lambda: tf.cast(image, tf.uint8), resize)
+    return tf.ensure_shape(out, (size, size, 3))

@@ -1,0 +1,112 @@
+"""End-to-end runs of apps/pretrain.py (marked slow: a few seconds to a minute each)."""
+import csv
+import json
+import os
+import signal
+import subprocess
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from sslzoo import backbones, methods
+from sslzoo.errors import TrainingError
+from sslzoo.methods.simclr import SimCLR
+from sslzoo.train.pretrain import pretrain
+from tests.apps.conftest import REPO, SMALL, app_cmd, run_app
+
+pytestmark = pytest.mark.slow
+
+
+def _small_kwargs(tmp_path, tfds_dir, **kw):
+    settings = dict(split="train[:256]", probe_train_split="train[:256]",
+                    probe_test_split="test[:200]", batch_size=64, epochs=2, verbose=0,
+                    hparams="proj_hidden_dim=128,proj_dim=64", data_dir=tfds_dir,
+                    output_dir=str(tmp_path / "run"))
+    return {**settings, **kw}
+
+
+def test_pretrain_writes_a_complete_run_dir(tmp_path, tfds_dir):
+    summary = pretrain(**_small_kwargs(tmp_path, tfds_dir))
+    run = tmp_path / "run"
+    for name in ("config.json", "metrics.csv", "summary.json", "backbone.weights.h5",
+                 "checkpoints/checkpoint", "tb"):
+        assert (run / name).exists(), name
+    assert json.loads((run / "config.json").read_text())["batch_size"] == 64
+    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert all(np.isfinite(float(r["loss"])) for r in rows)
+    assert summary["steps"] == 2 * (256 // 64)
+    assert 0.0 <= summary["linear_probe_top1"] <= 1.0 and summary["images_per_sec"] > 0
+    # The saved backbone loads into a fresh one by name, with no renaming.
+    net = backbones.build("resnet_tiny", image_size=32)
+    net.load_weights(str(run / "backbone.weights.h5"))
+    assert not any(f.name.startswith(".tmp-") for f in run.iterdir())
+
+
+class NaNAfterFourSteps(SimCLR):
+    method = "nan_test"
+
+    def ssl_loss(self, out, n):
+        loss = super().ssl_loss(out, n)
+        return tf.where(self.optimizer.iterations >= 4, np.float32(np.nan), loss)
+
+
+def test_nan_loss_stops_with_clear_error_and_keeps_last_checkpoint(tmp_path, tfds_dir,
+                                                                   monkeypatch):
+    monkeypatch.setitem(methods.METHODS, "nan_test", NaNAfterFourSteps)
+    with pytest.raises(TrainingError, match="loss became nan at step .*last good checkpoint"):
+        pretrain(**_small_kwargs(tmp_path, tfds_dir, method="nan_test", epochs=3))
+    run = tmp_path / "run"
+    assert tf.train.latest_checkpoint(str(run / "checkpoints")).endswith("ckpt-1")
+    assert not (run / "backbone.weights.h5").exists()
+
+
+def test_killed_run_resumes_from_its_checkpoint(tmp_path, tfds_dir):
+    out = str(tmp_path / "run")
+    args = [*SMALL, f"--data_dir={tfds_dir}", f"--output_dir={out}", "--epochs=6"]
+    proc = subprocess.Popen(app_cmd("pretrain", *args), cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    ckpt_index = os.path.join(out, "checkpoints", "checkpoint")
+    deadline = time.time() + 240
+    while not os.path.exists(ckpt_index) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert os.path.exists(ckpt_index), "no checkpoint before the kill"
+
+    # What the killed run left: its latest checkpoint restores, with step = epoch × 4.
+    saved = tf.train.latest_checkpoint(os.path.join(out, "checkpoints"))
+    reader = tf.train.load_checkpoint(saved)
+    epoch = int(reader.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE"))
+    step_keys = [k for k in reader.get_variable_to_shape_map() if "iteration" in k]
+    assert epoch >= 1 and step_keys
+    assert int(reader.get_tensor(step_keys[0])) == epoch * 4
+    assert epoch < 6, "the run finished before it was killed; nothing to resume"
+
+    resumed = run_app("pretrain", f"--output_dir={out}", "--resume", "--verbose=2")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming {out} from epoch {epoch} (step {epoch * 4})" in resumed.stderr
+    rows = list(csv.DictReader(open(os.path.join(out, "metrics.csv"))))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    summary = json.loads(open(os.path.join(out, "summary.json")).read())
+    assert summary["steps"] == 24
+    # The learning-rate schedule carried on: each epoch's lr is the schedule at its last step.
+    cfg = json.loads(open(os.path.join(out, "config.json")).read())
+    sched = keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps=24 - round(cfg["warmup_epochs"] * 4), warmup_target=summary[
+            "peak_learning_rate"], warmup_steps=round(cfg["warmup_epochs"] * 4))
+    for r in rows:
+        assert float(r["lr"]) == pytest.approx(float(sched(int(r["epoch"]) * 4 - 1)), rel=1e-4)
+
+
+def test_bad_flags_give_clear_errors(tmp_path, tfds_dir):
+    r = run_app("pretrain", "--method=simclrr", f"--output_dir={tmp_path}/a")
+    assert r.returncode == 2 and "valid choices: simclr" in r.stderr
+    r = run_app("pretrain", "--batch_size=0")
+    assert r.returncode != 0 and "batch_size" in r.stderr
+    r = run_app("pretrain", "--dataset=no_such_dataset", f"--data_dir={tfds_dir}",
+                f"--output_dir={tmp_path}/b")
+    assert r.returncode == 2 and "digits" in r.stderr
