@@ -21,6 +21,9 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from sslzoo.train.pretrain import pretrain
     from sslzoo.utils.io import read_json
+    from sslzoo.utils.logs import quiet_tfds
+
+    quiet_tfds()
 
     values, present = values_for(PretrainConfig)
     saved = os.path.join(values["output_dir"], "config.json")

@@ -19,13 +19,22 @@ class ImageData:
     split: str
 
 
-def to_square_uint8(image, size):
-    """Grey → RGB; shorter side resized to ``size`` (keeping aspect), then centre-cropped."""
+def to_rgb(image):
+    """uint8 [H, W, C] with C in 1..4 (grey, grey+alpha, RGB, RGBA) → [H, W, 3]; alpha dropped."""
     image = tf.convert_to_tensor(image)
     if image.shape.rank == 2:
         image = image[..., None]
-    image = tf.cond(tf.shape(image)[-1] == 1, lambda: tf.tile(image, [1, 1, 3]),
-                    lambda: image[..., :3])
+    channels = image.shape[-1]
+    if channels is None:
+        return tf.cond(tf.shape(image)[-1] < 3, lambda: tf.tile(image[..., :1], [1, 1, 3]),
+                       lambda: image[..., :3])
+    return tf.tile(image[..., :1], [1, 1, 3]) if channels < 3 else image[..., :3]
+
+
+def to_square_uint8(image, size):
+    """uint8 [S, S, 3]: grey tiled to RGB, shorter side resized to ``size`` (bilinear,
+    antialiased, aspect kept), then centre-cropped. Images already S×S pass unchanged."""
+    image = to_rgb(image)
     h, w = tf.shape(image)[0], tf.shape(image)[1]
 
     def resize():

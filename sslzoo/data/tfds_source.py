@@ -2,73 +2,116 @@
 import difflib
 import os
 import socket
+import threading
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from sslzoo.data.digits import Digits
 from sslzoo.data.images import DEFAULT_SIZE, ImageData, to_square_uint8
 from sslzoo.errors import ConfigError, DataError
 
 DOWNLOAD_HOST = ("storage.googleapis.com", 443)
+BUILT_IN = "digits (built in, no network), folder:PATH"
 
 
 def network_available(timeout=3.0):
-    """Whether the host TFDS downloads from answers within ``timeout`` seconds."""
-    try:
-        socket.create_connection(DOWNLOAD_HOST, timeout=timeout).close()
-        return True
-    except OSError:
-        return False
+    """Whether ``DOWNLOAD_HOST`` accepts a TCP connection within ``timeout`` seconds.
+
+    The probe runs in a daemon thread so that a slow DNS lookup cannot stretch it either.
+    """
+    result = []
+
+    def probe():
+        try:
+            socket.create_connection(DOWNLOAD_HOST, timeout=timeout).close()
+            result.append(True)
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout + 0.5)
+    return bool(result)
+
+
+def _unknown(name):
+    names = tfds.list_builders(with_community_datasets=False)  # community list needs network
+    close = difflib.get_close_matches(name.split("/")[0].split(":")[0], names, n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    return ConfigError(f"unknown dataset {name!r}.{hint} Valid choices: {BUILT_IN}, or any "
+                       "name in tfds.list_builders() (e.g. cifar10, stl10).")
 
 
 def _builder(name, data_dir):
+    head = name.split("/")[0]
+    if ":" in head and not head.split(":", 1)[1][:1].isdigit():  # `name:1.0.0` is a version
+        raise ConfigError(f"dataset {name!r} names a TFDS community namespace, which needs "
+                          f"the network; use {BUILT_IN}, or a TFDS name such as cifar10.")
     try:
-        return tfds.builder(name, data_dir=data_dir)
+        return tfds.builder(name, data_dir=data_dir, try_gcs=False)
     except tfds.core.registered.DatasetNotFoundError:
-        close = difflib.get_close_matches(name, tfds.list_builders(), n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ConfigError(f"unknown dataset {name!r}.{hint} Valid choices: digits (built in), "
-                          "folder:PATH, or any name in tfds.list_builders().") from None
+        raise _unknown(name) from None
 
 
-def _prepare(builder, name, data_dir, download):
+def _not_prepared(builder, name, why):
+    root = str(builder.data_dir_root)
+    manual = os.path.join(root, "downloads", "manual")
+    return DataError(
+        f"dataset {name!r} is not prepared in data_dir {root} and {why}. Either prepare it on a "
+        f"machine with network (`tfds build {name} --data_dir DIR`) and copy DIR here or pass "
+        f"it as --data_dir, or put its source files in the manual_dir {manual} and run again.")
+
+
+def _prepare(builder, name, download):
     """Build or download ``name`` if needed; raise at once if that cannot work here."""
     if builder.is_prepared():
         return
-    if name == "digits":  # built from scikit-learn's bundled files: no network at all
-        builder.download_and_prepare(
-            download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+    config = tfds.download.DownloadConfig(try_download_gcs=False)
+    if isinstance(builder, Digits):  # made from scikit-learn's bundled files: no download
+        builder.download_and_prepare(download_config=config)
         return
-    data_dir = data_dir or os.environ.get("TFDS_DATA_DIR", "~/tensorflow_datasets")
-    manual = os.path.join(data_dir, "downloads", "manual")
-    needs_manual = bool(getattr(builder, "MANUAL_DOWNLOAD_INSTRUCTIONS", None))
-    if needs_manual or not download or not network_available():
-        why = ("it needs a manual download" if needs_manual else
-               "downloads are off (--nodownload)" if not download else "there is no network")
-        raise DataError(
-            f"dataset {name!r} is not prepared in data_dir {data_dir} and {why}. Prepare it on a "
-            f"machine with network (`tfds build {name} --data_dir {data_dir}`) and copy it there, "
-            f"put its source files in manual_dir {manual}, or point --data_dir at a folder that "
-            "holds it.")
-    builder.download_and_prepare()
+    instructions = builder.MANUAL_DOWNLOAD_INSTRUCTIONS
+    manual = os.path.join(str(builder.data_dir_root), "downloads", "manual")
+    if instructions and not (os.path.isdir(manual) and os.listdir(manual)):
+        raise _not_prepared(builder, name, "it needs a manual download: "
+                            + " ".join(str(instructions).split()))
+    if not instructions:
+        if not download:
+            raise _not_prepared(builder, name, "downloading is turned off (download=False)")
+        if not network_available():
+            raise _not_prepared(builder, name, f"there is no network (cannot reach "
+                                f"{DOWNLOAD_HOST[0]}:{DOWNLOAD_HOST[1]})")
+    try:
+        builder.download_and_prepare(download_config=config)
+    except Exception as e:  # network drop, checksum, bad manual files: one clear error
+        raise DataError(f"preparing dataset {name!r} in {builder.data_dir_root} failed: "
+                        f"{type(e).__name__}: {e}") from e
 
 
-def load_tfds(name, split, data_dir=None, image_size=None, download=True):
+def load_tfds(name, split="train", data_dir=None, image_size=None, download=True):
+    """One split of the TFDS dataset ``name`` as :class:`ImageData` (see ``sslzoo.data.load``)."""
     builder = _builder(name, data_dir)
-    _prepare(builder, name, data_dir, download)
+    _prepare(builder, name, download)
     features = builder.info.features
-    if "image" not in features:
-        raise DataError(f"dataset {name!r} has no 'image' feature; sslzoo needs images")
+    if "image" not in features or not isinstance(features["image"], tfds.features.Image):
+        raise DataError(f"dataset {name!r} has no 'image' image feature (it has "
+                        f"{', '.join(features.keys())}); sslzoo needs one. Pick an image dataset.")
+    image = features["image"]
+    if image.np_dtype != np.uint8:
+        raise DataError(f"dataset {name!r} stores {image.np_dtype} images; sslzoo reads uint8 "
+                        "images only. Pick another dataset or convert it to a folder of PNGs.")
     label = features["label"] if "label" in features else None
-    num_classes = getattr(label, "num_classes", None)
-    shape = features["image"].shape
-    native = shape[0] if shape[0] is not None and shape[0] == shape[1] else None
-    size = int(image_size or native or DEFAULT_SIZE)
+    num_classes = label.num_classes if isinstance(label, tfds.features.ClassLabel) else None
+    height = image.shape[0]
+    size = int(image_size or height or DEFAULT_SIZE)
     try:
         num = builder.info.splits[split].num_examples
-    except (KeyError, ValueError) as e:
+    except (KeyError, ValueError, AssertionError) as e:
         raise ConfigError(f"bad split {split!r} for {name}: {e}. Splits: "
-                          f"{', '.join(builder.info.splits)}") from None
+                          f"{', '.join(builder.info.splits)} (slices like train[:10%] work)"
+                          ) from None
     ds = builder.as_dataset(split=split, shuffle_files=False,
                             read_config=tfds.ReadConfig(try_autocache=False))
 
@@ -76,5 +119,5 @@ def load_tfds(name, split, data_dir=None, image_size=None, download=True):
         y = tf.cast(ex["label"], tf.int32) if num_classes else tf.constant(-1, tf.int32)
         return to_square_uint8(ex["image"], size), y
 
-    ds = ds.map(convert, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(convert, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ImageData(ds, int(num), num_classes, size, name, split)

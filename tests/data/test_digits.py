@@ -42,6 +42,10 @@ def test_content_matches_the_sklearn_image(built):
     img = ex["image"].numpy().astype(float)
     assert int(ex["label"]) == load_digits().target[int(ex["index"])]
     assert np.array_equal(img[..., 0], img[..., 2])                   # grey tiled to RGB
+    # Half-pixel bilinear ×4 clamps at the borders: the corners are the scaled source corners.
+    scaled = np.round(src * 255 / 16)
+    corners = img[[0, 0, -1, -1], [0, -1, 0, -1], 0]
+    assert np.array_equal(corners, scaled[[0, 0, -1, -1], [0, -1, 0, -1]])
     # Each 4×4 block of the 32×32 image sits over one source pixel: block means follow it.
     blocks = img[..., 0].reshape(8, 4, 8, 4).mean(axis=(1, 3))
     assert np.corrcoef(blocks.ravel(), src.ravel())[0, 1] > 0.97
@@ -57,6 +61,18 @@ def test_deterministic_across_builds_and_cached(tmp_path, built, monkeypatch):
     monkeypatch.setattr(Digits, "_generate_examples",
                         lambda *_: pytest.fail("digits was rebuilt"))
     assert load("digits", "test", str(tmp_path)).num_examples == 597
+
+
+def test_registered_name_is_ours_only():
+    assert tfds.builder_cls("digits") is Digits
+    assert Digits.name == "digits" and str(Digits.VERSION) == "1.0.0"
+
+
+def test_resized_on_request(built):
+    d, _, _ = built
+    data = load("digits", "test[:2]", d, image_size=48)
+    x = np.stack([x.numpy() for x, _ in data.dataset])
+    assert data.image_size == 48 and x.shape == (2, 48, 48, 3) and x.dtype == np.uint8
 
 
 def test_split_slicing(built):

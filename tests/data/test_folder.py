@@ -47,3 +47,37 @@ def test_empty_missing_and_all_corrupt_folders(tmp_path):
     (tmp_path / "x.png").write_bytes(b"junk")
     with pytest.raises(DataError, match="could be decoded"):
         load(f"folder:{tmp_path}")
+
+
+def test_other_formats_grey_mixed_and_hidden(tmp_path, caplog):
+    from PIL import Image
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / ".hidden").mkdir()
+    rgb = np.full((6, 9, 3), 200, np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "a" / "x.JPG", quality=95)
+    Image.fromarray(rgb).save(tmp_path / "a" / "y.bmp")
+    Image.fromarray(np.full((5, 5), 70, np.uint8)).save(tmp_path / "b" / "grey.png")
+    Image.fromarray(rgb).save(tmp_path / "b" / "z.gif")
+    Image.fromarray(rgb).save(tmp_path / ".hidden" / "skip.png")
+    Image.fromarray(rgb).save(tmp_path / "top.png")
+    with caplog.at_level("WARNING"):
+        data = load(f"folder:{tmp_path}", split="test", image_size=8)
+    assert "top-level images are ignored" in caplog.text
+    assert (data.num_examples, data.num_classes, data.split) == (4, 2, "test")
+    xs, ys = zip(*[(x.numpy(), int(y)) for x, y in data.dataset])
+    assert ys == (0, 0, 1, 1)
+    assert xs[2].shape == (8, 8, 3) and (xs[2] == 70).all()  # grey tiled to RGB
+    assert abs(xs[0].astype(float).mean() - 200) < 3 and abs(xs[1].mean() - 200) < 1
+
+
+def test_default_size_and_centre_crop(tmp_path):
+    img = np.zeros((20, 40, 3), np.uint8)
+    img[:, 10:30] = 255  # a centred white band half as wide as the image
+    (tmp_path / "wide.png").write_bytes(tf.io.encode_png(img).numpy())
+    data = load(f"folder:{tmp_path}")
+    x = next(iter(data.dataset))[0].numpy()
+    assert data.image_size == 224 and x.shape == (224, 224, 3)
+    # The crop keeps the centre band only (a left or squashed crop would show black).
+    assert x[:, 8:-8].min() == 255 and x.mean() > 250

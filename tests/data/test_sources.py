@@ -1,3 +1,4 @@
+import socket
 import time
 
 import pytest
@@ -11,19 +12,51 @@ def test_unknown_dataset_lists_choices(tmp_path):
         load("no_such_dataset", data_dir=str(tmp_path))
     with pytest.raises(ConfigError, match="Did you mean .*mnist"):
         load("mnsit", data_dir=str(tmp_path))
-    with pytest.raises(ConfigError, match="no dataset"):
-        load("")
+    with pytest.raises(ConfigError, match="namespace"):
+        load("someone:their_set", data_dir=str(tmp_path))
+    for bad in ("", "  ", None):
+        with pytest.raises(ConfigError, match="no dataset"):
+            load(bad)
+    with pytest.raises(ConfigError, match="folder: needs a path"):
+        load("folder:")
+    with pytest.raises(ConfigError, match="image_size"):
+        load("digits", data_dir=str(tmp_path), image_size=0)
 
 
 @pytest.mark.parametrize("download", [True, False])
 def test_unprepared_dataset_fails_fast_without_network(tmp_path, monkeypatch, download):
-    monkeypatch.setattr(tfds_source, "network_available", lambda timeout=3.0: False)
+    calls = []
+    monkeypatch.setattr(tfds_source, "network_available", lambda: calls.append(1) or False)
     t = time.time()
     with pytest.raises(DataError) as err:
         load("mnist", data_dir=str(tmp_path), download=download)
     assert time.time() - t < 30
     msg = str(err.value)
-    assert str(tmp_path) in msg and "manual" in msg and "tfds build mnist" in msg
+    assert str(tmp_path) in msg and str(tmp_path / "downloads" / "manual") in msg
+    assert "tfds build mnist" in msg and "'mnist'" in msg
+    assert ("no network" in msg) == download and len(calls) == int(download)
+    assert not (tmp_path / "mnist").exists() or not any((tmp_path / "mnist").rglob("*.tfrecord*"))
+
+
+def test_manual_download_dataset_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(tfds_source, "network_available", lambda: pytest.fail("probed"))
+    with pytest.raises(DataError, match="manual download") as err:
+        load("imagenet2012", data_dir=str(tmp_path))
+    assert str(tmp_path / "downloads" / "manual") in str(err.value)
+
+
+def test_network_probe_on_local_ports(monkeypatch):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    monkeypatch.setattr(tfds_source, "DOWNLOAD_HOST", server.getsockname())
+    assert tfds_source.network_available(timeout=1.0) is True
+    port = server.getsockname()[1]
+    server.close()  # nothing listens there any more: refused at once
+    monkeypatch.setattr(tfds_source, "DOWNLOAD_HOST", ("127.0.0.1", port))
+    t = time.time()
+    assert tfds_source.network_available(timeout=1.0) is False
+    assert time.time() - t < 2.0
 
 
 def test_bad_split_names_the_splits(tmp_path):
