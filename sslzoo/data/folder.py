@@ -68,8 +68,15 @@ def readable(files):
 
 
 def load_folder(path, image_size=None, split="train"):
-    """The images under ``path`` as :class:`ImageData` (see ``sslzoo.data.load``)."""
+    """The images under ``path`` as :class:`ImageData` (see ``sslzoo.data.load``).
+
+    When ``path/<split>/`` exists (e.g. ``train/`` and ``test/``), that sub-folder is the split;
+    otherwise the whole folder is used whatever the split.
+    """
     path = os.path.expanduser(path)
+    split_dir = os.path.join(path, split.split("[")[0])
+    if split and os.path.isdir(split_dir):
+        path = split_dir
     files, labels, classes = list_images(path)
     ok = readable(files)
     skipped = [files[i] for i in sorted(set(range(len(files))) - set(ok))]

@@ -109,6 +109,12 @@ def pretrain(cfg=None, **overrides):
         probe_test = _load_split(cfg, cfg.probe_test_split, train.image_size)
         summary["linear_probe_top1"] = probe_backbone(model.backbone, probe_train, probe_test)
         summary["probe_splits"] = [cfg.probe_train_split, cfg.probe_test_split]
+        if probe_train.name == probe_test.name and probe_train.split != probe_test.split and \
+                cfg.dataset.startswith("folder:") and not os.path.isdir(os.path.join(
+                    cfg.dataset[len("folder:"):], cfg.probe_test_split.split("[")[0])):
+            summary["probe_note"] = "the folder has no test/ sub-folder: scored on fit images"
+            logging.warning("%s has no %s/ sub-folder, so the linear probe is scored on the "
+                            "images it was fitted on", cfg.dataset, cfg.probe_test_split)
     summary["wall_time_sec"] = round(time.time() - t0, 1)
     io.write_json(os.path.join(cfg.output_dir, "summary.json"), summary)
     return summary

@@ -81,3 +81,11 @@ def test_default_size_and_centre_crop(tmp_path):
     assert data.image_size == 224 and x.shape == (224, 224, 3)
     # The crop keeps the centre band only (a left or squashed crop would show black).
     assert x[:, 8:-8].min() == 255 and x.mean() > 250
+
+
+def test_split_sub_folders_are_used_when_present(tmp_path):
+    for split, n in (("train", 3), ("test", 2)):
+        for i in range(n):
+            _png(tmp_path / split / "a" / f"{i}.png", 8, 8, 5)
+    assert load(f"folder:{tmp_path}", split="train", image_size=8).num_examples == 3
+    assert load(f"folder:{tmp_path}", split="test", image_size=8).num_examples == 2
