@@ -11,6 +11,11 @@ calls ``forward`` and ``ssl_loss`` twice with different variable sets):
     loss   = ssl_loss(out, n)               # float32 scalar
     apply_loss(tape, loss, variables, optimizer)
 
+CRR taps: ``taps`` names backbone layers (default: the four stages, pooled by the monitor,
+and the projector output ``proj``); each gets a :class:`~sslzoo.crr.CRRMonitor` that measures
+ΔR of the 2N views every ``crr_every`` steps, reported as ``crr/<tap>/delta_r`` (and ``r``,
+``rc``). ``crr_every=0`` turns monitoring off.
+
 An online linear probe is trained on stop-gradient pooled features of view 1 whenever the
 batch has labels (label −1 means unlabeled); it is reported as ``probe_acc``.
 """
@@ -18,8 +23,12 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from sslzoo.crr.monitor import CRRMonitor, crr_logs
 from sslzoo.data.augment import TwoViews
+from sslzoo.errors import ConfigError
 from sslzoo.methods.heads import mlp
+
+DEFAULT_TAPS = ("stage1", "stage2", "stage3", "stage4", "proj")
 
 
 class SSLMethod(keras.Model):
@@ -28,21 +37,29 @@ class SSLMethod(keras.Model):
     defaults = {}  # the paper's hyperparameters; overridable via build(**hparams)
 
     def __init__(self, backbone, num_classes=None, image_size=None, augment_in_step=False,
-                 taps=(), **hparams):
+                 taps=DEFAULT_TAPS, crr_every=1, crr_eps=0.5, crr_normalize=True, **hparams):
         super().__init__(name=f"{self.method}_{backbone.name}")
         unknown = set(hparams) - set(self.defaults)
         if unknown:
-            from sslzoo.errors import ConfigError
             raise ConfigError(f"{self.method} has no hyperparameter(s) {sorted(unknown)}; "
                               f"valid: {sorted(self.defaults)}")
         self.hparams = {**self.defaults, **hparams}
         self.backbone = backbone
         self.image_size = int(image_size or backbone.input.shape[1])
         self.num_classes = num_classes
-        self.taps = tuple(taps)
+        self.taps = tuple(taps) if crr_every else ()
+        names = {layer.name for layer in backbone.layers}
+        bad = [t for t in self.taps if t not in names | {"proj"}]
+        if bad:
+            raise ConfigError(f"unknown CRR tap(s) {bad}; valid: proj, "
+                              f"{', '.join(sorted(names))}")
         outputs = {"pooled": backbone.output}
-        outputs.update({t: backbone.get_layer(t).output for t in self.taps if t != "pooled"})
+        outputs.update({t: backbone.get_layer(t).output for t in self.taps
+                        if t not in ("pooled", "proj")})
         self.encoder = keras.Model(backbone.input, outputs, name="encoder")
+        self.crr_every = int(crr_every)
+        self.monitors = {t: CRRMonitor(crr_every, crr_eps, normalize=crr_normalize,
+                                       name=f"crr_{t}") for t in self.taps}
         self.views = TwoViews(self.recipe, self.image_size) if augment_in_step else None
         self.build_heads()
         self.probe = (keras.layers.Dense(num_classes, dtype="float32", name="probe")
@@ -88,7 +105,13 @@ class SSLMethod(keras.Model):
     def forward(self, x, training=True):
         out = dict(self.encoder(x, training=training))
         out["proj"] = self.projector(out["pooled"], training=training)
+        self.monitor(out, training)
         return out
+
+    def monitor(self, out, training):
+        """Run the CRR monitors on the tapped features (identity; measures when training)."""
+        for tap, mon in self.monitors.items():
+            mon(out[tap], training=training)
 
     def make_views(self, x):
         if isinstance(x, (tuple, list)):
@@ -120,6 +143,8 @@ class SSLMethod(keras.Model):
             self.train_probe(ops.stop_gradient(out["pooled"][:n]), y)
         logs = {m.name: m.result() for m in self.metrics}
         logs["lr"] = lr
+        if self.monitors:
+            logs.update(crr_logs(self))
         return logs
 
     def train_probe(self, h, y):
@@ -145,4 +170,4 @@ class SSLMethod(keras.Model):
     def get_config(self):
         return {"method": self.method, "backbone": self.backbone.name,
                 "image_size": self.image_size, "num_classes": self.num_classes,
-                "taps": list(self.taps), **self.hparams}
+                "taps": list(self.taps), "crr_every": self.crr_every, **self.hparams}

@@ -29,6 +29,9 @@ class PretrainConfig:
     weight_decay: float = _f(-1.0, "Weight decay; -1 = the method's default.")
     warmup_epochs: float = _f(2.0, "Linear warmup epochs before the cosine decay.", lower=0.0)
     hparams: str = _f("", "Method hyperparameters, e.g. 'temperature=0.2,proj_dim=64'.")
+    crr_every: int = _f(1, "Measure ΔR of the CRR taps every N steps; 0 turns CRR off.",
+                        lower=0)
+    crr_taps: str = _f("", "Comma-separated layers to monitor; empty = stage1..stage4,proj.")
     augment_on: str = _f("data", "Where views are made: data (tf.data) or device (train step).",
                          choices=("data", "device"))
     mixed_precision: str = _f("auto", "auto, float32, mixed_float16 or mixed_bfloat16.")

@@ -49,6 +49,11 @@ def resolve_optimizer(cfg, method_cls, steps_per_epoch):
     return make_optimizer(name, schedule, weight_decay=wd), info
 
 
+def _taps(cfg):
+    taps = [t.strip() for t in cfg.crr_taps.split(",") if t.strip()]
+    return taps or None
+
+
 def _load_split(cfg, split, image_size):
     return sdata.load(cfg.dataset, split=split, data_dir=cfg.data_dir or None,
                       image_size=image_size or None, download=cfg.download)
@@ -69,7 +74,8 @@ def pretrain(cfg=None, **overrides):
     with strategy.scope():
         model = methods.build(cfg.method, cfg.backbone, image_size=train.image_size,
                               num_classes=train.num_classes, stem=cfg.stem,
-                              augment_in_step=cfg.augment_on == "device", **hparams)
+                              augment_in_step=cfg.augment_on == "device",
+                              crr_every=cfg.crr_every, taps=_taps(cfg), **hparams)
         optimizer, opt_info = resolve_optimizer(cfg, method_cls, max(steps_per_epoch, 1))
         model.compile(optimizer)
         exclude_norms_and_biases(optimizer, model.ssl_trainable_variables)
