@@ -50,6 +50,7 @@ def measure(x, eps=0.5, partition="pairs", normalize=True, fmap="pool", num_clus
     return coding_rate_reduction(x, labels, eps, num_classes=num_clusters, normalize=normalize)
 
 
+@keras.saving.register_keras_serializable(package="sslzoo")
 class CRRMonitor(keras.layers.Layer):
     """Identity layer that measures ΔR, R and Rc of its input every ``every`` training calls."""
 

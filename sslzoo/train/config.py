@@ -32,6 +32,13 @@ class PretrainConfig:
     crr_every: int = _f(1, "Measure ΔR of the CRR taps every N steps; 0 turns CRR off.",
                         lower=0)
     crr_taps: str = _f("", "Comma-separated layers to monitor; empty = stage1..stage4,proj.")
+    crr_reference_size: int = _f(512, "Images in each fixed CRR reference set (held-out and "
+                                 "pretraining) measured every epoch; 0 turns it off.", lower=0)
+    crr_reference_split: str = _f("", "Held-out split for the CRR reference set; empty = "
+                                  "--probe_test_split.")
+    crr_patience: int = _f(5, "Epochs a CRR warning signal must persist.", lower=1)
+    crr_early_stop: bool = _f(False, "Stop at the CRR warning and restore the best-by-CRR "
+                              "weights.")
     augment_on: str = _f("data", "Where views are made: data (tf.data) or device (train step).",
                          choices=("data", "device"))
     mixed_precision: str = _f("auto", "auto, float32, mixed_float16 or mixed_bfloat16.")

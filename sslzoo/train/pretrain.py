@@ -8,10 +8,12 @@ import os
 import time
 
 import keras
+import numpy as np
 from absl import logging
 
 from sslzoo import data as sdata
 from sslzoo import methods
+from sslzoo.crr.callback import CRRCallback, load_history
 from sslzoo.data.augment import TwoViews
 from sslzoo.data.pipeline import ssl_batches
 from sslzoo.errors import ConfigError, TrainingError
@@ -54,6 +56,28 @@ def _taps(cfg):
     return taps or None
 
 
+def _first_images(data, n):
+    return np.stack([x for x, _ in data.dataset.take(n).as_numpy_iterator()]).astype("float32")
+
+
+def crr_callback(cfg, model, train, start_epoch):
+    """The per-epoch CRR callback on fixed reference sets, or None when it is off."""
+    if not (cfg.crr_every and cfg.crr_reference_size):
+        return None
+    split = cfg.crr_reference_split or cfg.probe_test_split
+    heldout = _load_split(cfg, split, train.image_size)
+    n = min(cfg.crr_reference_size, heldout.num_examples, train.num_examples)
+    if n < 2:
+        return None
+    callback = CRRCallback(_first_images(heldout, n), _first_images(train, n),
+                           output_dir=cfg.output_dir, patience=cfg.crr_patience,
+                           early_stop=cfg.crr_early_stop)
+    report = os.path.join(cfg.output_dir, "crr_report.json")
+    if start_epoch and os.path.exists(report):  # continue the curves of a resumed run
+        callback.saved_history = load_history(report, start_epoch)
+    return callback
+
+
 def _load_split(cfg, split, image_size):
     return sdata.load(cfg.dataset, split=split, data_dir=cfg.data_dir or None,
                       image_size=image_size or None, download=cfg.download)
@@ -90,7 +114,8 @@ def pretrain(cfg=None, **overrides):
         logging.info("resuming %s from epoch %d (step %d)", cfg.output_dir, start_epoch,
                      int(optimizer.iterations))
     throughput = cb.Throughput(cfg.batch_size)
-    callbacks = [nan_guard, checkpointer, throughput,
+    crr = crr_callback(cfg, model, train, start_epoch)
+    callbacks = [nan_guard, *([crr] if crr else []), checkpointer, throughput,
                  cb.MetricsCSV(os.path.join(cfg.output_dir, "metrics.csv"), start_epoch),
                  keras.callbacks.TensorBoard(os.path.join(cfg.output_dir, "tb"),
                                              write_graph=False, profile_batch=0)]
@@ -121,6 +146,8 @@ def pretrain(cfg=None, **overrides):
             summary["probe_note"] = "the folder has no test/ sub-folder: scored on fit images"
             logging.warning("%s has no %s/ sub-folder, so the linear probe is scored on the "
                             "images it was fitted on", cfg.dataset, cfg.probe_test_split)
+    if crr is not None:
+        summary["crr_warning"] = crr.warning
     summary["wall_time_sec"] = round(time.time() - t0, 1)
     io.write_json(os.path.join(cfg.output_dir, "summary.json"), summary)
     return summary

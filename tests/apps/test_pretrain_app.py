@@ -32,12 +32,17 @@ def test_pretrain_writes_a_complete_run_dir(tmp_path, tfds_dir):
     summary = pretrain(**_small_kwargs(tmp_path, tfds_dir))
     run = tmp_path / "run"
     for name in ("config.json", "metrics.csv", "summary.json", "backbone.weights.h5",
-                 "checkpoints/checkpoint", "tb"):
+                 "checkpoints/checkpoint", "tb", "crr_report.json", "crr.png"):
         assert (run / name).exists(), name
     assert json.loads((run / "config.json").read_text())["batch_size"] == 64
     rows = list(csv.DictReader(open(run / "metrics.csv")))
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     assert all(np.isfinite(float(r["loss"])) for r in rows)
+    for tap in ("stage1", "stage4", "proj"):  # per-step monitor and per-epoch reference ΔR
+        assert all(float(r[f"crr/{tap}/delta_r"]) > 0 for r in rows)
+        assert all(float(r[f"crr/{tap}/heldout_delta_r"]) > 0 for r in rows)
+    report = json.loads((run / "crr_report.json").read_text())
+    assert len(report["history"]["stage4"]["train"]) == 2 and "crr_warning" in summary
     assert summary["steps"] == 2 * (256 // 64)
     assert 0.0 <= summary["linear_probe_top1"] <= 1.0 and summary["images_per_sec"] > 0
     # The saved backbone loads into a fresh one by name, with no renaming.

@@ -1,0 +1,164 @@
+"""``CRRCallback``: per-epoch ΔR of every tap on fixed reference sets, and the early warning.
+
+Once per epoch it measures each tap's ΔR (pair partition, L2-normalised features) on a fixed
+held-out set and a fixed set of pretraining images, both with views drawn once at the start
+of training. It adds ``crr/<tap>/heldout_delta_r``, ``crr/<tap>/train_delta_r`` and
+``crr/<tap>/gap`` to the epoch logs (list it before CSV, TensorBoard, ModelCheckpoint or
+EarlyStopping so they can use them), runs the label-free detector of ``sslzoo.crr.warning``,
+and after every epoch rewrites ``crr_report.json`` and ``crr.png`` (atomically, so a killed run
+leaves the curves up to its last finished epoch; non-finite ΔR is written as null). With ``early_stop`` it stops at the
+warning and restores the best-by-CRR weights (kept in memory for the last patience + 2
+epochs and the held-out peak).
+"""
+import math
+import os
+
+import keras
+import numpy as np
+from absl import logging
+from keras import ops
+
+from sslzoo.crr.coding_rate import pair_delta_r
+from sslzoo.crr.plot import plot_history
+from sslzoo.crr.warning import detect, gaps
+from sslzoo.data.augment import TwoViews
+from sslzoo.errors import ConfigError
+from sslzoo.utils.io import read_json, write_json
+
+
+class CRRCallback(keras.callbacks.Callback):
+    def __init__(self, heldout_images, train_images, output_dir=None, watch=None, early=None,
+                 patience=5, drop_tol=0.02, gap_threshold=0.05, early_stop=False, eps=0.5,
+                 batch_size=256):
+        super().__init__()
+        self.images = {"heldout": heldout_images, "train": train_images}
+        self.output_dir, self.watch, self.early = output_dir, watch, early
+        self.patience, self.drop_tol, self.gap_threshold = patience, drop_tol, gap_threshold
+        self.early_stop, self.eps, self.batch_size = early_stop, eps, batch_size
+        self.history, self.warning, self.restored = {}, None, False
+        self.saved_history = None  # curves of the epochs before a resume
+        self._snapshots = {}
+
+    def on_train_begin(self, logs=None):
+        m = self.model
+        taps = list(m.taps)
+        if not taps:
+            raise ConfigError("CRRCallback needs a model with CRR taps: build it with "
+                              "crr_every > 0")
+        backbone_taps = [t for t in taps if t != "proj"]
+        self.watch = self.watch or ("stage4" if "stage4" in taps else taps[-1])
+        if self.early is None:
+            before = backbone_taps[:backbone_taps.index(self.watch)] if (
+                self.watch in backbone_taps) else backbone_taps
+            self.early = before[: max(1, len(before) // 2)] if before else []
+        views = TwoViews(m.recipe, m.image_size)
+        self._views = {k: views(v) for k, v in self.images.items()}
+        self.history = {t: {"heldout": [], "train": []} for t in taps}
+        for tap, h in (self.saved_history or {}).items():
+            if tap in self.history:
+                self.history[tap] = {k: list(v) for k, v in h.items()}
+
+    def measure(self, v1, v2):
+        """{tap: ΔR} of the model's tapped features for fixed views v1, v2."""
+        z1, z2 = {}, {}
+        for i in range(0, v1.shape[0], self.batch_size):
+            a, b = v1[i:i + self.batch_size], v2[i:i + self.batch_size]
+            out = self.model.forward(ops.concatenate([a, b], 0), training=False)
+            for tap in self.history:
+                z = ops.cast(out[tap], "float32")
+                z = ops.mean(z, axis=(1, 2)) if len(z.shape) == 4 else z
+                n = a.shape[0]
+                z1.setdefault(tap, []).append(z[:n])
+                z2.setdefault(tap, []).append(z[n:])
+        result = {}
+        for tap in self.history:
+            a, b = ops.concatenate(z1[tap], 0), ops.concatenate(z2[tap], 0)
+            if not bool(ops.all(ops.isfinite(a))) or not bool(ops.all(ops.isfinite(b))):
+                logging.warning("CRR: layer %s has NaN or Inf features; its ΔR is skipped", tap)
+                result[tap] = float("nan")
+                continue
+            result[tap] = float(pair_delta_r(a, b, eps=self.eps, normalize=True)[0])
+        return result
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        for split, (v1, v2) in self._views.items():
+            for tap, value in self.measure(v1, v2).items():
+                curve = self.history[tap][split]
+                curve.extend([float("nan")] * (epoch - len(curve)))  # resumed without a report
+                curve.append(value)
+        for tap, h in self.history.items():
+            logs[f"crr/{tap}/heldout_delta_r"] = h["heldout"][-1]
+            logs[f"crr/{tap}/train_delta_r"] = h["train"][-1]
+            logs[f"crr/{tap}/gap"] = gaps(h)[-1]
+        if self.early_stop:
+            self._keep_snapshot(epoch)
+        if self.warning is None:
+            found = detect(self.history, self.watch, self.early, self.patience, self.drop_tol,
+                           self.gap_threshold)
+            if found:
+                self._warn(found, epoch)
+                return
+        self.write_report()
+
+    def _keep_snapshot(self, epoch):
+        curve = np.asarray(self.history[self.watch]["heldout"], dtype="float64")
+        peak = int(np.nanargmax(curve)) if np.isfinite(curve).any() else epoch
+        self._snapshots[epoch] = self.model.get_weights()
+        for e in list(self._snapshots):
+            if e != peak and e < epoch - self.patience - 1:
+                del self._snapshots[e]
+
+    def _warn(self, found, epoch):
+        self.warning = {**found, "detected_at_epoch": epoch + 1, "watch": self.watch,
+                        "early": list(self.early)}
+        # Report epochs 1-based, like Keras's progress bar.
+        self.warning["turning_epoch"] += 1
+        self.warning["best_epoch"] += 1
+        logging.warning(
+            "CRR early warning at epoch %d: %s of layer %s (turning point: epoch %d, best-by-CRR "
+            "epoch %d). Its late layers are memorising the pretraining set.", epoch + 1,
+            found["signal"].replace("_", " "), self.watch, self.warning["turning_epoch"],
+            self.warning["best_epoch"])
+        if self.early_stop:
+            best = found["best_epoch"]
+            if best in self._snapshots:
+                self.model.set_weights(self._snapshots[best])
+                self.restored = True
+                logging.warning("CRR early stop: restored the weights of epoch %d", best + 1)
+            else:
+                logging.warning("CRR early stop: the weights of epoch %d are no longer held "
+                                "(before a resume); keeping the current ones", best + 1)
+            self.model.stop_training = True
+        self.write_report()
+
+    def report(self):
+        history = {t: {s: [v if math.isfinite(v) else None for v in c] for s, c in h.items()}
+                   for t, h in self.history.items()}
+        return {"warning": self.warning, "restored_best_weights": self.restored,
+                "settings": {"watch": self.watch, "early": list(self.early),
+                             "patience": self.patience, "drop_tol": self.drop_tol,
+                             "gap_threshold": self.gap_threshold, "eps": self.eps,
+                             "heldout_images": int(self.images["heldout"].shape[0]),
+                             "train_images": int(self.images["train"].shape[0])},
+                "history": history}
+
+    def write_report(self):
+        if not self.output_dir:
+            return
+        write_json(os.path.join(self.output_dir, "crr_report.json"), self.report())
+        plot_history(self.history, os.path.join(self.output_dir, "crr.png"),
+                     self.warning["turning_epoch"] if self.warning else None)
+
+
+
+def load_history(path, epochs):
+    """The curves of the first ``epochs`` epochs from a report, NaN-padded if it has fewer."""
+    out = {}
+    for tap, h in read_json(path)["history"].items():
+        out[tap] = {}
+        for split, curve in h.items():
+            curve = [float("nan") if v is None else float(v) for v in curve[:epochs]]
+            out[tap][split] = curve + [float("nan")] * (epochs - len(curve))
+    return out
+

@@ -1,0 +1,98 @@
+"""CRRCallback: per-epoch ΔR on fixed reference sets, warning, report, plot, early stop."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from sslzoo import methods
+from sslzoo.crr import CRRCallback
+from sslzoo.crr.callback import load_history
+
+
+@pytest.fixture(scope="module")
+def model():
+    return methods.build("simclr", "resnet_tiny", image_size=16, proj_hidden_dim=32,
+                         proj_dim=16)
+
+
+def _images(n, seed):
+    return np.random.default_rng(seed).integers(0, 256, (n, 16, 16, 3)).astype("float32")
+
+
+def _planted(callback, epochs):
+    """Replace real measurement by a planted series: stage4 peaks at epoch index 4."""
+    series = iter(range(2 * epochs))
+
+    def measure(v1, v2):
+        e = next(series) // 2
+        late = 10.0 + e if e <= 4 else 14.0 - 2 * (e - 4)
+        return {t: (late if t in ("stage4", "proj") else 5.0 + 0.1 * e) for t in callback.history}
+    callback.measure = measure
+
+
+def test_measures_every_tap_on_fixed_views_and_logs_them(model, tmp_path):
+    cb = CRRCallback(_images(12, 0), _images(12, 1), output_dir=str(tmp_path), batch_size=8)
+    cb.set_model(model)
+    cb.on_train_begin()
+    logs = {}
+    cb.on_epoch_end(0, logs)
+    for tap in ("stage1", "stage2", "stage3", "stage4", "proj"):
+        assert math.isfinite(logs[f"crr/{tap}/heldout_delta_r"]) and logs[
+            f"crr/{tap}/heldout_delta_r"] > 0
+        assert math.isfinite(logs[f"crr/{tap}/gap"])
+    # Fixed views: the same weights give the same ΔR again.
+    again = cb.measure(*cb._views["heldout"])
+    assert again["stage4"] == pytest.approx(logs["crr/stage4/heldout_delta_r"], rel=1e-5)
+    report = json.loads((tmp_path / "crr_report.json").read_text())
+    assert report["warning"] is None and len(report["history"]["proj"]["heldout"]) == 1
+    assert (tmp_path / "crr.png").read_bytes()[:4] == b"\x89PNG"
+    assert cb.watch == "stage4" and cb.early == ["stage1"]
+
+
+def test_planted_turning_point_warns_stops_and_restores_best_weights(model, tmp_path):
+    cb = CRRCallback(_images(4, 0), _images(4, 1), output_dir=str(tmp_path), patience=3,
+                     early_stop=True)
+    cb.set_model(model)
+    cb.on_train_begin()
+    _planted(cb, 20)
+    original = model.get_weights()
+    model.stop_training = False
+    for epoch in range(20):
+        model.set_weights([np.full_like(w, epoch) for w in original])
+        cb.on_epoch_end(epoch, {})
+        if model.stop_training:
+            break
+    assert epoch == 7  # peak at index 4, then 3 epochs below it
+    assert cb.warning["signal"] == "heldout_drop" and cb.warning["best_epoch"] == 5  # 1-based
+    assert cb.restored and all(np.all(w == 4) for w in model.get_weights())
+    report = json.loads((tmp_path / "crr_report.json").read_text())
+    assert report["warning"]["turning_epoch"] == 6 and report["restored_best_weights"]
+    model.set_weights(original)
+
+
+def test_resumed_history_is_padded_and_continued(model, tmp_path):
+    cb = CRRCallback(_images(4, 0), _images(4, 1), output_dir=str(tmp_path))
+    cb.set_model(model)
+    cb.on_train_begin()
+    _planted(cb, 3)
+    for epoch in range(3):
+        cb.on_epoch_end(epoch, {})
+    saved = load_history(str(tmp_path / "crr_report.json"), 5)
+    assert saved["stage4"]["heldout"][:3] == [10.0, 11.0, 12.0]
+    assert all(math.isnan(v) for v in saved["stage4"]["heldout"][3:])
+    resumed = CRRCallback(_images(4, 0), _images(4, 1))
+    resumed.saved_history = saved
+    resumed.set_model(model)
+    resumed.on_train_begin()
+    resumed.on_epoch_end(5, {})
+    assert len(resumed.history["stage4"]["heldout"]) == 6
+
+
+def test_needs_taps():
+    bare = methods.build("simclr", "resnet_tiny", image_size=16, crr_every=0,
+                         proj_hidden_dim=16, proj_dim=8)
+    cb = CRRCallback(_images(4, 0), _images(4, 1))
+    cb.set_model(bare)
+    with pytest.raises(ValueError, match="CRR taps"):
+        cb.on_train_begin()
