@@ -27,6 +27,7 @@ from sslzoo.crr.monitor import CRRMonitor, crr_logs
 from sslzoo.data.augment import TwoViews
 from sslzoo.errors import ConfigError
 from sslzoo.methods.heads import mlp
+from sslzoo.train.optim import exclude_norms_and_biases
 
 DEFAULT_TAPS = ("stage1", "stage2", "stage3", "stage4", "proj")
 
@@ -70,7 +71,8 @@ class SSLMethod(keras.Model):
     # ----- pieces a method overrides -------------------------------------------------------
     def build_heads(self):
         h = self.hparams
-        self.projector = mlp((h["proj_hidden_dim"], h["proj_dim"]), "projector")
+        hidden = h.get("proj_hidden_dim") or self.backbone.output.shape[-1]
+        self.projector = mlp((hidden, h["proj_dim"]), "projector")
 
     def ssl_loss(self, out, n):
         raise NotImplementedError
@@ -90,13 +92,19 @@ class SSLMethod(keras.Model):
         self.probe_optimizer = probe_optimizer or keras.optimizers.Adam(1e-3)
 
     def build_all(self):
-        """Create every variable (model, optimizers) so checkpoints restore eagerly."""
+        """Create every variable (model, optimizers) so checkpoints restore eagerly; biases
+        and norms are exempted from decoupled weight decay before the optimizer is built."""
         x = tf.zeros((2, self.image_size, self.image_size, 3))
         self.forward(ops.concatenate([x, x], 0), training=False)
         if self.probe is not None:
             self.probe(tf.zeros((1, self.backbone.output.shape[-1])))
             self.probe_optimizer.build(self.probe.trainable_variables)
+        exclude_norms_and_biases(self.optimizer, self.ssl_trainable_variables)
         self.optimizer.build(self.ssl_trainable_variables)
+
+    def checkpoint_items(self):
+        """Trackables besides the model and its optimizer that a checkpoint must hold."""
+        return {"probe_optimizer": self.probe_optimizer} if self.probe is not None else {}
 
     def call(self, images, training=False):
         """Inference: the pooled backbone embedding."""

@@ -38,8 +38,8 @@ class Checkpointer(keras.callbacks.Callback):
         super().__init__()
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         items = {"model": model, "optimizer": model.optimizer, "epoch": self.epoch}
-        if getattr(model, "probe_optimizer", None) is not None:
-            items["probe_optimizer"] = model.probe_optimizer
+        if hasattr(model, "checkpoint_items"):
+            items.update(model.checkpoint_items())
         self.checkpoint = tf.train.Checkpoint(**items)
         self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep)
         self.nan_guard = nan_guard

@@ -39,6 +39,20 @@ class PretrainConfig:
     crr_patience: int = _f(5, "Epochs a CRR warning signal must persist.", lower=1)
     crr_early_stop: bool = _f(False, "Stop at the CRR warning and restore the best-by-CRR "
                               "weights.")
+    umm: bool = _f(False, "Add the Undoing Memorization Mechanism (bi-level; see sslzoo.umm).")
+    umm_early: str = _f("stage2", "UMM early part: the block output that ends it (stage1.."
+                        "stage3, stageN_blockM_out) or a number of blocks.")
+    umm_beta: float = _f(1.0, "UMM weight β of the early/last alignment (inner objective).",
+                         lower=0.0)
+    umm_gamma: float = _f(0.01, "UMM weight γ of the last layer's ΔR (outer objective, "
+                          "maximised).", lower=0.0)
+    umm_alignment: str = _f("similarity_kl", "UMM alignment: similarity_kl or gradient_js.",
+                            choices=("similarity_kl", "gradient_js"))
+    umm_inner_steps: int = _f(1, "UMM inner steps per batch.", lower=1)
+    umm_early_lr_mult: float = _f(-1.0, "UMM early-part learning-rate multiple; 0 freezes it; "
+                                  "-1 = 0 with --init_from, 1 from scratch.", lower=-1.0)
+    init_from: str = _f("", "Start from pretrained backbone weights: a run directory of "
+                        "sslzoo-pretrain or a .weights.h5 file (heads start fresh).")
     augment_on: str = _f("data", "Where views are made: data (tf.data) or device (train step).",
                          choices=("data", "device"))
     mixed_precision: str = _f("auto", "auto, float32, mixed_float16 or mixed_bfloat16.")
@@ -74,8 +88,18 @@ class PretrainConfig:
             try:
                 out[key] = int(value) if value.lstrip("-").isdigit() else float(value)
             except ValueError:
-                out[key] = value
+                out[key] = None if value.lower() == "none" else value
         return out
+
+    def umm_kwargs(self):
+        """Keyword arguments of ``sslzoo.umm.UMM`` from the --umm_* flags."""
+        mult = self.umm_early_lr_mult
+        if mult < 0:
+            mult = 0.0 if self.init_from else 1.0
+        early = int(self.umm_early) if self.umm_early.isdigit() else self.umm_early
+        return {"early": early, "beta": self.umm_beta, "gamma": self.umm_gamma,
+                "alignment": self.umm_alignment, "inner_steps": self.umm_inner_steps,
+                "early_lr_mult": mult}
 
     def to_dict(self):
         return dataclasses.asdict(self)

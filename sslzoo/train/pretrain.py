@@ -21,7 +21,10 @@ from sslzoo.eval.linear import probe_backbone
 from sslzoo.train import callbacks as cb
 from sslzoo.train.config import PretrainConfig
 from sslzoo.train.device import make_strategy, setup_precision
-from sslzoo.train.optim import exclude_norms_and_biases, make_optimizer, scaled_lr, warmup_cosine
+from sslzoo.train.init import load_backbone
+from sslzoo.umm import UMM
+from sslzoo.umm.report import write_umm_report
+from sslzoo.train.optim import make_optimizer, scaled_lr, warmup_cosine
 from sslzoo.utils import io
 
 
@@ -83,8 +86,27 @@ def _load_split(cfg, split, image_size):
                       image_size=image_size or None, download=cfg.download)
 
 
-def pretrain(cfg=None, **overrides):
-    """Pretrain as configured (a PretrainConfig or keyword settings); returns the summary dict."""
+def linear_probe(cfg, backbone, image_size):
+    """{"linear_probe_top1", "probe_splits"[, "probe_note"]} of a frozen backbone."""
+    fit = _load_split(cfg, cfg.probe_train_split, image_size)
+    test = _load_split(cfg, cfg.probe_test_split, image_size)
+    out = {"linear_probe_top1": probe_backbone(backbone, fit, test),
+           "probe_splits": [cfg.probe_train_split, cfg.probe_test_split]}
+    if fit.name == test.name and fit.split != test.split and cfg.dataset.startswith(
+            "folder:") and not os.path.isdir(os.path.join(
+                cfg.dataset[len("folder:"):], cfg.probe_test_split.split("[")[0])):
+        out["probe_note"] = "the folder has no test/ sub-folder: scored on fit images"
+        logging.warning("%s has no %s/ sub-folder, so the linear probe is scored on the "
+                        "images it was fitted on", cfg.dataset, cfg.probe_test_split)
+    return out
+
+
+def pretrain(cfg=None, callbacks=(), **overrides):
+    """Pretrain as configured (a PretrainConfig or keyword settings); returns the summary dict.
+
+    ``callbacks`` are extra Keras callbacks; they run after the CRR callback (so they see its
+    ``crr/<tap>/...`` logs) and before the checkpointer.
+    """
     cfg = cfg or PretrainConfig(**overrides)
     t0 = time.time()
     keras.utils.set_random_seed(cfg.seed)
@@ -94,28 +116,35 @@ def pretrain(cfg=None, **overrides):
     hparams = cfg.method_hparams()
     train = _load_split(cfg, cfg.split, cfg.image_size)
     steps_per_epoch = train.num_examples // cfg.batch_size
-    ckpt_dir = prepare_run_dir(cfg)
     with strategy.scope():
         model = methods.build(cfg.method, cfg.backbone, image_size=train.image_size,
                               num_classes=train.num_classes, stem=cfg.stem,
                               augment_in_step=cfg.augment_on == "device",
                               crr_every=cfg.crr_every, taps=_taps(cfg), **hparams)
+        if cfg.init_from:
+            load_backbone(model.backbone, cfg.init_from)
+        if cfg.umm:
+            model = UMM(model, **cfg.umm_kwargs())
         optimizer, opt_info = resolve_optimizer(cfg, method_cls, max(steps_per_epoch, 1))
         model.compile(optimizer)
-        exclude_norms_and_biases(optimizer, model.ssl_trainable_variables)
         model.build_all()
+    ckpt_dir = prepare_run_dir(cfg)  # after every check that can fail on bad flags or weights
     views = TwoViews(model.recipe, train.image_size) if cfg.augment_on == "data" else None
     batches = ssl_batches(train, cfg.batch_size, views, seed=cfg.seed)
 
     nan_guard = cb.NaNGuard()
     checkpointer = cb.Checkpointer(model, ckpt_dir, nan_guard)
     start_epoch = checkpointer.restore() if cfg.resume else 0
+    before = None
+    if cfg.init_from and not start_epoch and train.num_classes:
+        before = linear_probe(cfg, model.backbone, train.image_size)["linear_probe_top1"]
+        logging.info("linear probe of the --init_from backbone before training: %.4f", before)
     if start_epoch:
         logging.info("resuming %s from epoch %d (step %d)", cfg.output_dir, start_epoch,
                      int(optimizer.iterations))
     throughput = cb.Throughput(cfg.batch_size)
     crr = crr_callback(cfg, model, train, start_epoch)
-    callbacks = [nan_guard, *([crr] if crr else []), checkpointer, throughput,
+    callbacks = [nan_guard, *([crr] if crr else []), *callbacks, checkpointer, throughput,
                  cb.MetricsCSV(os.path.join(cfg.output_dir, "metrics.csv"), start_epoch),
                  keras.callbacks.TensorBoard(os.path.join(cfg.output_dir, "tb"),
                                              write_graph=False, profile_batch=0)]
@@ -136,18 +165,14 @@ def pretrain(cfg=None, **overrides):
                "epochs": cfg.epochs, "steps": int(optimizer.iterations), "precision": precision,
                "images_per_sec": round(throughput.images_per_sec, 1), **opt_info}
     if train.num_classes:
-        probe_train = _load_split(cfg, cfg.probe_train_split, train.image_size)
-        probe_test = _load_split(cfg, cfg.probe_test_split, train.image_size)
-        summary["linear_probe_top1"] = probe_backbone(model.backbone, probe_train, probe_test)
-        summary["probe_splits"] = [cfg.probe_train_split, cfg.probe_test_split]
-        if probe_train.name == probe_test.name and probe_train.split != probe_test.split and \
-                cfg.dataset.startswith("folder:") and not os.path.isdir(os.path.join(
-                    cfg.dataset[len("folder:"):], cfg.probe_test_split.split("[")[0])):
-            summary["probe_note"] = "the folder has no test/ sub-folder: scored on fit images"
-            logging.warning("%s has no %s/ sub-folder, so the linear probe is scored on the "
-                            "images it was fitted on", cfg.dataset, cfg.probe_test_split)
+        summary.update(linear_probe(cfg, model.backbone, train.image_size))
+        if before is not None:
+            summary["linear_probe_top1_before"] = before
     if crr is not None:
         summary["crr_warning"] = crr.warning
+    if cfg.umm:
+        summary["umm"] = model.settings
+        write_umm_report(cfg, summary)
     summary["wall_time_sec"] = round(time.time() - t0, 1)
     io.write_json(os.path.join(cfg.output_dir, "summary.json"), summary)
     return summary

@@ -1,0 +1,229 @@
+"""``UMM``: the Undoing Memorization Mechanism (Qiang et al., arXiv 2410.00772) for any method.
+
+The backbone is split at a block output into an early part f_e and a late part f_el; g are the
+method's heads (projector, predictor). With the method's loss L_SSL, the pair-partition
+coding-rate reduction ΔR (``sslzoo.crr.pair_delta_r``) and an alignment A between early and
+last-layer features (``sslzoo.umm.align``), UMM solves the bi-level problem
+
+    min_{θ_el, g}  L_SSL(θ*) − γ·ΔR(g(f_el(f_e(x))); pairs)                      (outer)
+    s.t.  θ* ∈ argmin_{θ_el, g}  L_SSL(θ) + β·A(f_e(x), f_el(f_e(x)))            (inner)
+
+by alternating first-order steps on every batch:
+
+1. inner: ``inner_steps`` steps of ``inner_optimizer`` on L_SSL + β·A over θ_el and g;
+2. outer: one step of the compiled optimizer on L_SSL − γ·ΔR (ΔR is *maximised*) over θ_el
+   and g, at the weights the inner step left, plus θ_e when ``early_lr_mult`` > 0 (its own
+   optimizer at ``early_lr_mult`` × the learning rate).
+
+The first-order scheme drops the second-order term of the DARTS-style unrolled hypergradient;
+it costs two late-part passes plus one early-part pass when the early part is frozen (its
+features are computed once, in inference mode, and reused by both steps). Every UMM term is
+computed in float32. The wrapped model's CRR monitors run in the outer step, so
+``crr/<tap>/delta_r`` shows the last layer's ΔR recover.
+"""
+import keras
+import tensorflow as tf
+from keras import ops
+
+from sslzoo.crr.coding_rate import pair_delta_r
+from sslzoo.errors import ConfigError, unknown_choice
+from sslzoo.losses.common import f32
+from sslzoo.methods.base import SSLMethod
+from sslzoo.train.optim import exclude_norms_and_biases
+from sslzoo.umm.align import (ALIGNMENTS, gradient_norm_distribution, js_to_uniform,
+                              similarity_kl)
+from sslzoo.umm.split import resolve_split, split_encoders
+
+
+class _Follow(keras.optimizers.schedules.LearningRateSchedule):
+    """``mult`` × the main optimizer's current learning rate (inner steps share its step)."""
+
+    def __init__(self, main, mult=1.0):
+        self.main, self.mult = main, float(mult)
+
+    def __call__(self, step):
+        return ops.convert_to_tensor(self.main.learning_rate, "float32") * self.mult
+
+    def get_config(self):
+        return {"mult": self.mult}
+
+
+def _clone(optimizer, main, mult=1.0):
+    """A fresh optimizer like ``optimizer`` (same class and settings, its own state) whose
+    learning rate follows ``main``'s; loss-scaled like it under mixed_float16."""
+    base = getattr(optimizer, "inner_optimizer", optimizer)
+    config = {**base.get_config(), "learning_rate": _Follow(main, mult)}
+    config.pop("name", None)
+    clone = base.__class__.from_config(config)
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        clone = keras.optimizers.LossScaleOptimizer(clone)
+    return clone
+
+
+class UMM(keras.Model):
+    """Wrap an SSL model: ``UMM(sslzoo.build("simclr"), early="stage2", beta=1.0, gamma=0.01)``.
+
+    Args:
+      model: an untrained or pretrained ``SSLMethod`` (not already wrapped).
+      early: the block output that ends the early part (``"stage2"``), or a number of blocks.
+      beta: weight β ≥ 0 of the alignment in the inner objective.
+      gamma: weight γ ≥ 0 of ΔR in the outer objective.
+      eps: ε of ΔR.
+      alignment: ``similarity_kl`` or ``gradient_js`` (see ``sslzoo.umm.align``).
+      inner_steps: inner steps per batch.
+      early_lr_mult: 0 freezes the early part; > 0 trains it in the outer step at this multiple
+        of the learning rate (needed when UMM runs from the start of pretraining).
+      align_temperature: τ of ``similarity_kl``.
+    """
+
+    def __init__(self, model, early="stage2", beta=1.0, gamma=0.01, eps=0.5,
+                 alignment="similarity_kl", inner_steps=1, early_lr_mult=0.0,
+                 align_temperature=0.1):
+        if isinstance(model, UMM):
+            raise ConfigError("this model is already wrapped in UMM; wrap the SSL model once")
+        if not isinstance(model, SSLMethod):
+            raise ConfigError(f"UMM wraps an sslzoo SSL model, got {type(model).__name__}")
+        for name, value in (("beta", beta), ("gamma", gamma), ("early_lr_mult", early_lr_mult)):
+            if not value >= 0:
+                raise ConfigError(f"UMM {name} must be >= 0, got {value}")
+        if not eps > 0 or not align_temperature > 0:
+            raise ConfigError("UMM eps and align_temperature must be > 0")
+        if alignment not in ALIGNMENTS:
+            raise unknown_choice("UMM alignment", alignment, ALIGNMENTS)
+        if int(inner_steps) < 1:
+            raise ConfigError(f"UMM inner_steps must be >= 1, got {inner_steps}")
+        super().__init__(name=f"umm_{model.name}")
+        self.ssl_model = model
+        self.split = resolve_split(model.backbone, early)
+        self.settings = {"early": self.split, "beta": float(beta), "gamma": float(gamma),
+                         "eps": float(eps), "alignment": alignment,
+                         "inner_steps": int(inner_steps), "early_lr_mult": float(early_lr_mult),
+                         "align_temperature": float(align_temperature)}
+        self.early_encoder, self.late_encoder = split_encoders(model.backbone, self.split,
+                                                               model.taps)
+        early_ids = {id(v) for v in self.early_encoder.trainable_variables}
+        self.early_vars = [v for v in model.ssl_trainable_variables if id(v) in early_ids]
+        self.late_vars = [v for v in model.ssl_trainable_variables if id(v) not in early_ids]
+        self.train_early = early_lr_mult > 0
+        self.trackers = {k: keras.metrics.Mean(name=f"umm_{k}")
+                         for k in ("inner_loss", "align", "delta_r")}
+
+    # ----- what the pretraining loop and the CRR callback use ------------------------------
+    backbone = property(lambda self: self.ssl_model.backbone)
+    taps = property(lambda self: self.ssl_model.taps)
+    recipe = property(lambda self: self.ssl_model.recipe)
+    image_size = property(lambda self: self.ssl_model.image_size)
+    num_classes = property(lambda self: self.ssl_model.num_classes)
+    probe_optimizer = property(lambda self: self.ssl_model.probe_optimizer)
+
+    def compile(self, optimizer, probe_optimizer=None, **kwargs):
+        super().compile(optimizer=optimizer, **kwargs)
+        self.ssl_model.compile(self.optimizer, probe_optimizer)
+        self.inner_optimizer = _clone(self.optimizer, self.optimizer)
+        self.early_optimizer = (_clone(self.optimizer, self.optimizer,
+                                       self.settings["early_lr_mult"])
+                                if self.train_early else None)
+
+    def build_all(self):
+        self.ssl_model.build_all()
+        for opt, variables in ((self.inner_optimizer, self.late_vars),
+                               (self.early_optimizer, self.early_vars)):
+            if opt is not None:
+                exclude_norms_and_biases(opt, variables)
+                opt.build(variables)
+
+    def checkpoint_items(self):
+        items = {**self.ssl_model.checkpoint_items(), "inner_optimizer": self.inner_optimizer}
+        if self.early_optimizer is not None:
+            items["early_optimizer"] = self.early_optimizer
+        return items
+
+    def call(self, images, training=False):
+        return self.ssl_model(images, training=training)
+
+    def forward(self, x, training=True, monitor=True):
+        """The wrapped model's outputs ({taps, "pooled", "proj"}) through the split encoders."""
+        return self._late(self.early_encoder(x, training=training and self.train_early),
+                          training, monitor)
+
+    def _late(self, early, training, monitor):
+        out = dict(early)
+        out.update(self.late_encoder(early[self.split], training=training))
+        out["proj"] = self.ssl_model.projector(out["pooled"], training=training)
+        if monitor:
+            self.ssl_model.monitor(out, training)
+        return out
+
+    # ----- the bi-level step -----------------------------------------------------------------
+    def inner_objective(self, early, n):
+        """(L_SSL + β·A, L_SSL, A) at the current weights, for fixed early features."""
+        s = self.settings
+        if s["alignment"] == "similarity_kl":
+            out = self._late(early, True, monitor=False)
+            ssl = f32(self.ssl_model.ssl_loss(out, n))
+            align = similarity_kl(early[self.split], out["pooled"], s["align_temperature"])
+        else:
+            z_e = early[self.split]
+            with tf.GradientTape() as per_sample:
+                per_sample.watch(z_e)
+                out = self._late({**early, self.split: z_e}, True, monitor=False)
+                ssl = f32(self.ssl_model.ssl_loss(out, n))
+            grads = per_sample.gradient(ssl, z_e)  # recorded by the caller's tape
+            align = js_to_uniform(gradient_norm_distribution(grads))
+        return ssl + s["beta"] * align, ssl, align
+
+    def outer_objective(self, out, n):
+        """(L_SSL − γ·ΔR, L_SSL, ΔR) of the forward outputs ``out``."""
+        ssl = f32(self.ssl_model.ssl_loss(out, n))
+        z = f32(out["proj"])
+        delta_r = pair_delta_r(z[:n], z[n:], eps=self.settings["eps"], normalize=True)[0]
+        return ssl - self.settings["gamma"] * delta_r, ssl, delta_r
+
+    def inner_step(self, early, n):
+        """One inner step over θ_el and g; returns (inner objective, A)."""
+        with tf.GradientTape() as tape:
+            inner, _, align = self.inner_objective(early, n)
+        self.ssl_model.apply_loss(tape, inner, self.late_vars, self.inner_optimizer)
+        return inner, align
+
+    def outer_step(self, images, early, n):
+        """One outer step over θ_el and g (and θ_e if trained); returns (out, L_SSL, ΔR)."""
+        with tf.GradientTape() as tape:
+            if self.train_early:
+                early = self.early_encoder(images, training=True)
+            out = self._late(early, True, monitor=True)
+            outer, ssl, delta_r = self.outer_objective(out, n)
+        if self.train_early:
+            grads = tape.gradient(self.optimizer.scale_loss(outer),
+                                  self.late_vars + self.early_vars)
+            k = len(self.late_vars)
+            self.optimizer.apply(grads[:k], self.late_vars)
+            self.early_optimizer.apply(grads[k:], self.early_vars)
+        else:
+            self.ssl_model.apply_loss(tape, outer, self.late_vars, self.optimizer)
+        return out, ssl, delta_r
+
+    def train_step(self, data):
+        x, y = data if isinstance(data, tuple) and len(data) == 2 else (data, None)
+        v1, v2 = self.ssl_model.make_views(x)
+        n = ops.shape(v1)[0]
+        images = ops.concatenate([v1, v2], 0)
+        lr = ops.convert_to_tensor(self.optimizer.learning_rate)
+        early = self.early_encoder(images, training=self.train_early)
+        early = {k: ops.stop_gradient(v) for k, v in early.items()}
+        for _ in range(self.settings["inner_steps"]):
+            inner, align = self.inner_step(early, n)
+        out, ssl, delta_r = self.outer_step(images, early, n)
+        self.ssl_model.after_update()
+        for key, value in (("inner_loss", inner), ("align", align), ("delta_r", delta_r)):
+            self.trackers[key].update_state(value)
+        logs = self.ssl_model.update_metrics(ssl, out, n, y, lr)
+        logs.update({f"umm/{k}": t.result() for k, t in self.trackers.items()})
+        return logs
+
+    @property
+    def metrics(self):
+        return [*self.ssl_model.metrics, *self.trackers.values()]
+
+    def get_config(self):
+        return {**self.ssl_model.get_config(), "umm": dict(self.settings)}
