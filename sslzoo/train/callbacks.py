@@ -102,3 +102,24 @@ class Throughput(keras.callbacks.Callback):
     def images_per_sec(self):
         return self.steps * self.batch_size / self.seconds if self.seconds else float("nan")
 
+
+
+class ConciseProgbar(keras.callbacks.ProgbarLogger):
+    """Keras's progress bar showing the losses, the learning rate, the probe and UMM terms, and
+    only the ``show_taps``' CRR values (ΔR, held-out ΔR and gap); metrics.csv and TensorBoard
+    keep every key."""
+
+    def __init__(self, show_taps=("stage4", "proj")):
+        super().__init__()
+        self.shown = {f"crr/{t}/{k}" for t in show_taps
+                      for k in ("delta_r", "heldout_delta_r", "gap")}
+
+    def _filter(self, logs):
+        return {k: v for k, v in (logs or {}).items()
+                if not k.startswith("crr/") or k in self.shown}
+
+    def on_train_batch_end(self, batch, logs=None):
+        super().on_train_batch_end(batch, self._filter(logs))
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, self._filter(logs))

@@ -147,7 +147,8 @@ def pretrain(cfg=None, callbacks=(), **overrides):
     callbacks = [nan_guard, *([crr] if crr else []), *callbacks, checkpointer, throughput,
                  cb.MetricsCSV(os.path.join(cfg.output_dir, "metrics.csv"), start_epoch),
                  keras.callbacks.TensorBoard(os.path.join(cfg.output_dir, "tb"),
-                                             write_graph=False, profile_batch=0)]
+                                             write_graph=False, profile_batch=0),
+                 cb.ConciseProgbar()]
     if start_epoch < cfg.epochs:
         model.fit(batches, epochs=cfg.epochs, initial_epoch=start_epoch, callbacks=callbacks,
                   shuffle=False,

@@ -1,4 +1,4 @@
-"""Logging that keeps the console readable: TFDS's per-load INFO lines are dropped."""
+"""Logging that keeps the console readable: TFDS's and TensorFlow's INFO lines are dropped."""
 import logging
 
 from absl import logging as absl_logging
@@ -6,11 +6,13 @@ from absl import logging as absl_logging
 
 class _DropTFDSInfo(logging.Filter):
     def filter(self, record):
-        return record.levelno > logging.INFO or "tensorflow_datasets" not in record.pathname
+        return record.levelno > logging.INFO or not any(
+            lib in record.pathname for lib in ("tensorflow_datasets", "/tensorflow/"))
 
 
 def quiet_tfds():
-    """Hide TFDS's INFO messages (dataset info, reader, builder) from absl's console output."""
+    """Hide the INFO messages of TFDS (dataset info, reader) and TensorFlow (checkpoint
+    sharding) from absl's console output; warnings and errors still show."""
     handler = absl_logging.get_absl_handler()
     if not any(isinstance(f, _DropTFDSInfo) for f in handler.filters):
         handler.addFilter(_DropTFDSInfo())
