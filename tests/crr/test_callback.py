@@ -96,3 +96,21 @@ def test_needs_taps():
     cb.set_model(bare)
     with pytest.raises(ValueError, match="CRR taps"):
         cb.on_train_begin()
+
+
+def test_crr_keys_drive_keras_early_stopping(model, tmp_path):
+    """Listed after the CRR callback, Keras's EarlyStopping can monitor a crr/... key."""
+    import keras
+
+    crr = CRRCallback(_images(4, 0), _images(4, 1), output_dir=str(tmp_path), patience=50)
+    stop = keras.callbacks.EarlyStopping(monitor="crr/stage4/heldout_delta_r", mode="max",
+                                         patience=2)
+    callbacks = keras.callbacks.CallbackList([crr, stop], model=model)
+    callbacks.on_train_begin()
+    _planted(crr, 20)
+    model.stop_training = False
+    for epoch in range(20):
+        callbacks.on_epoch_end(epoch, {})
+        if model.stop_training:
+            break
+    assert epoch == 6 and stop.best == 14.0  # peak at index 4, two epochs of patience after it
