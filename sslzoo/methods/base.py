@@ -7,7 +7,7 @@ The step is written in pieces so that wrappers can recombine them (UMM's bi-leve
 calls ``forward`` and ``ssl_loss`` twice with different variable sets):
 
     views  = make_views(x)                  # two augmented views, or given by tf.data
-    out    = forward(concat(views))         # {"proj": z, "pooled": h, <taps>: ...}, 2N rows
+    out    = forward(concat(views))         # {"proj": z, "pooled": h, "images", <taps>}, 2N rows
     loss   = ssl_loss(out, n)               # float32 scalar
     apply_loss(tape, loss, variables, optimizer)
 
@@ -111,8 +111,11 @@ class SSLMethod(keras.Model):
         return self.backbone(images, training=training)
 
     def forward(self, x, training=True):
+        """{taps, "pooled", "proj", "images"} of the 2N views ``x`` (the views ride along so
+        that ``ssl_loss`` can run a teacher on them)."""
         out = dict(self.encoder(x, training=training))
         out["proj"] = self.projector(out["pooled"], training=training)
+        out["images"] = x
         self.monitor(out, training)
         return out
 

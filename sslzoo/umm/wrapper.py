@@ -144,10 +144,11 @@ class UMM(keras.Model):
     def forward(self, x, training=True, monitor=True):
         """The wrapped model's outputs ({taps, "pooled", "proj"}) through the split encoders."""
         return self._late(self.early_encoder(x, training=training and self.train_early),
-                          training, monitor)
+                          training, monitor, x)
 
-    def _late(self, early, training, monitor):
+    def _late(self, early, training, monitor, images):
         out = dict(early)
+        out["images"] = images
         out.update(self.late_encoder(early[self.split], training=training))
         out["proj"] = self.ssl_model.projector(out["pooled"], training=training)
         if monitor:
@@ -155,18 +156,18 @@ class UMM(keras.Model):
         return out
 
     # ----- the bi-level step -----------------------------------------------------------------
-    def inner_objective(self, early, n):
+    def inner_objective(self, early, n, images):
         """(L_SSL + β·A, L_SSL, A) at the current weights, for fixed early features."""
         s = self.settings
         if s["alignment"] == "similarity_kl":
-            out = self._late(early, True, monitor=False)
+            out = self._late(early, True, False, images)
             ssl = f32(self.ssl_model.ssl_loss(out, n))
             align = similarity_kl(early[self.split], out["pooled"], s["align_temperature"])
         else:
             z_e = early[self.split]
             with tf.GradientTape() as per_sample:
                 per_sample.watch(z_e)
-                out = self._late({**early, self.split: z_e}, True, monitor=False)
+                out = self._late({**early, self.split: z_e}, True, False, images)
                 ssl = f32(self.ssl_model.ssl_loss(out, n))
             grads = per_sample.gradient(ssl, z_e)  # recorded by the caller's tape
             align = js_to_uniform(gradient_norm_distribution(grads))
@@ -179,10 +180,10 @@ class UMM(keras.Model):
         delta_r = pair_delta_r(z[:n], z[n:], eps=self.settings["eps"], normalize=True)[0]
         return ssl - self.settings["gamma"] * delta_r, ssl, delta_r
 
-    def inner_step(self, early, n):
+    def inner_step(self, images, early, n):
         """One inner step over θ_el and g; returns (inner objective, A)."""
         with tf.GradientTape() as tape:
-            inner, _, align = self.inner_objective(early, n)
+            inner, _, align = self.inner_objective(early, n, images)
         self.ssl_model.apply_loss(tape, inner, self.late_vars, self.inner_optimizer)
         return inner, align
 
@@ -191,7 +192,7 @@ class UMM(keras.Model):
         with tf.GradientTape() as tape:
             if self.train_early:
                 early = self.early_encoder(images, training=True)
-            out = self._late(early, True, monitor=True)
+            out = self._late(early, True, True, images)
             outer, ssl, delta_r = self.outer_objective(out, n)
         if self.train_early:
             grads = tape.gradient(self.optimizer.scale_loss(outer),
@@ -212,7 +213,7 @@ class UMM(keras.Model):
         early = self.early_encoder(images, training=self.train_early)
         early = {k: ops.stop_gradient(v) for k, v in early.items()}
         for _ in range(self.settings["inner_steps"]):
-            inner, align = self.inner_step(early, n)
+            inner, align = self.inner_step(images, early, n)
         out, ssl, delta_r = self.outer_step(images, early, n)
         self.ssl_model.after_update()
         for key, value in (("inner_loss", inner), ("align", align), ("delta_r", delta_r)):
