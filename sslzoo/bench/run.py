@@ -1,0 +1,221 @@
+"""``run_benchmark``: how fast an sslzoo train step is, and what its parts cost.
+
+Four models are built, compiled and ``build_all()``-ed as ``sslzoo.train.pretrain`` does it (the
+method's paper optimizer, its learning rate scaled to the batch, a warmup + cosine schedule):
+
+- ``sslzoo``: the method with its defaults, CRR monitoring on every step (``crr_every=1``);
+- ``sslzoo_crr_off``: the same with ``crr_every=0``;
+- ``umm``: ``UMM(sslzoo_crr_off-like model, **umm)``;
+- ``plain``: the plain Keras step of ``sslzoo.bench.plain`` (same architecture, no probe/CRR).
+
+The sslzoo models carry the online linear probe when ``probe`` is set (as pretraining on
+labelled data does). Each model trains on one fixed in-memory batch of two views, so no input
+pipeline is timed; the four are measured round-robin ``repeats`` times (``timing.alternate``)
+and every figure uses the medians. With t_x the median step time of model x and N images
+(2N views) per step:
+
+    images_per_sec             = N / t_sslzoo
+    plain_keras_images_per_sec = N / t_plain
+    sslzoo_overhead            = t_sslzoo_crr_off / t_plain       (1.0: as fast as plain Keras)
+    crr_overhead               = t_sslzoo / t_sslzoo_crr_off      (1.0: CRR costs nothing)
+    umm_overhead               = t_umm / t_sslzoo_crr_off
+    mfu                        = 3·F_fwd(2N) / (t_sslzoo · P)     (``sslzoo.bench.flops``)
+
+``pipeline_images_per_sec`` is what ``ssl_batches(digits train, N, TwoViews(recipe, S))``
+delivers iterated alone (no model), after one epoch of warmup that fills its cache.
+
+``peak_memory_mb`` is taken over one run of the ``sslzoo`` model made before the other models
+exist: on a GPU TF's peak allocated memory on GPU:0 (``memory_kind`` gpu_peak_allocated), on a
+CPU the process's peak resident set size so far (cpu_peak_rss_process: TF's runtime included).
+"""
+import math
+import statistics
+import time
+
+import keras
+from absl import logging
+
+from sslzoo import data as sdata
+from sslzoo import methods
+from sslzoo.bench import flops as fl
+from sslzoo.bench import machine
+from sslzoo.bench.plain import PLAIN, plain_like
+from sslzoo.bench.report import targets
+from sslzoo.bench.timing import alternate, batch_dataset, fixed_batch, time_steps
+from sslzoo.data.augment import TwoViews
+from sslzoo.data.pipeline import ssl_batches
+from sslzoo.errors import ConfigError
+from sslzoo.train.device import setup_precision
+from sslzoo.train.optim import make_optimizer, scaled_lr, warmup_cosine
+from sslzoo.umm import UMM
+
+# UMM as `sslzoo-pretrain --umm` runs it from scratch (early part trained at the full rate).
+DEFAULT_UMM = {"early": "stage2", "early_lr_mult": 1.0}
+NUM_CLASSES = 10  # labels of the fixed batch, for the online probe
+PIPELINE_DATASET = "digits"
+# A schedule like pretraining's, long enough that the benchmark never reaches its end.
+SCHEDULE_STEPS, SCHEDULE_WARMUP = 100_000, 1_000
+
+
+def make_optimizer_for(method_cls, batch_size):
+    """The method's paper optimizer at its batch-scaled learning rate, warmup + cosine."""
+    d = method_cls.optim_defaults
+    peak = scaled_lr(d["learning_rate"], batch_size, d.get("scale", "linear"))
+    opt = make_optimizer(d["optimizer"], warmup_cosine(peak, SCHEDULE_STEPS, SCHEDULE_WARMUP),
+                         weight_decay=d["weight_decay"])
+    return opt, {"optimizer": d["optimizer"], "peak_learning_rate": peak,
+                 "weight_decay": d["weight_decay"]}
+
+
+CONFIGS = ("sslzoo", "sslzoo_crr_off", "umm", "plain")
+
+
+def build_model(config, method, backbone, image_size, batch_size, stem="auto", probe=True,
+                umm=None, hparams=None, like=None):
+    """(compiled, built model, optimizer settings) for one of ``CONFIGS``; ``plain`` copies the
+    architecture of ``like``, an sslzoo model of the method."""
+    method_cls = methods.get(method)
+    if config == "plain":
+        model = plain_like(like, stem=stem)
+    else:
+        model = methods.build(method, backbone, image_size=image_size,
+                              num_classes=NUM_CLASSES if probe else None, stem=stem,
+                              crr_every=1 if config == "sslzoo" else 0, **dict(hparams or {}))
+        if config == "umm":
+            model = UMM(model, **{**DEFAULT_UMM, **(umm or {})})
+    opt, info = make_optimizer_for(method_cls, batch_size)
+    model.compile(opt)
+    model.build_all()
+    return model, info
+
+
+def load_pipeline_data(image_size, data_dir=None):
+    return sdata.load(PIPELINE_DATASET, split="train", data_dir=data_dir or None,
+                      image_size=image_size)
+
+
+def pipeline_images_per_sec(data, batch_size, recipe, steps, repeats=3, seed=0):
+    """(median images/s, per-repeat values) of the real SSL input pipeline over ``data``.
+
+    One epoch is drawn first (tracing, and filling the cache as pretraining's first epoch
+    does); each repeat then times max(steps, one epoch) batches.
+    """
+    image_size = data.image_size
+    ds = ssl_batches(data, batch_size, TwoViews(recipe, image_size), seed=seed).repeat()
+    per_epoch = data.num_examples // batch_size
+    it = iter(ds)
+    for _ in range(per_epoch):
+        next(it)
+    n = max(steps, per_epoch)
+    runs = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(n):
+            next(it)
+        runs.append(n * batch_size / (time.perf_counter() - t))
+    return statistics.median(runs), runs
+
+
+def measure_peak(compute_dtype):
+    """{"peak_flops_per_sec", "peak_flops_dtype", "peak_float32_flops_per_sec"}: the peak in
+    float32, and in the policy's compute dtype when that differs (it is the one MFU uses)."""
+    f32 = fl.peak_flops("float32")
+    out = {"peak_float32_flops_per_sec": f32, "peak_flops_per_sec": f32,
+           "peak_flops_dtype": "float32"}
+    if compute_dtype != "float32":
+        out.update(peak_flops_per_sec=fl.peak_flops(compute_dtype),
+                   peak_flops_dtype=compute_dtype)
+    return out
+
+
+def run_benchmark(method="simclr", backbone="resnet18", batch_size=128, steps=10, image_size=32,
+                  repeats=3, warmup=3, precision="auto", stem="auto", probe=True, umm=None,
+                  hparams=None, data_dir=None, seed=0):
+    """Measure one method/backbone/batch and return the figures (see the module docstring).
+
+    ``batch_size`` counts images; each gives two views, so a step sees 2·batch_size images.
+    """
+    if batch_size < 2:
+        raise ConfigError(f"batch_size must be >= 2 (contrastive losses need negatives), "
+                          f"got {batch_size}")
+    if steps < 1 or warmup < 1 or repeats < 1:
+        raise ConfigError(f"need steps >= 1, warmup >= 1 (the first step traces) and "
+                          f"repeats >= 1; got {steps}, {warmup}, {repeats}")
+    if methods.get(method).method not in PLAIN:
+        raise ConfigError(f"no plain-Keras reference for method {method!r} yet (have: "
+                          f"{', '.join(sorted(PLAIN))}); add one to sslzoo/bench/plain.py")
+    data = load_pipeline_data(image_size, data_dir)  # fails fast on a batch larger than it
+    if batch_size > data.num_examples:
+        raise ConfigError(f"batch_size {batch_size} is larger than the {data.num_examples} "
+                          f"images of {PIPELINE_DATASET} train that the pipeline is timed on")
+    precision = setup_precision(precision)
+    keras.utils.set_random_seed(seed)
+    compute_dtype = keras.mixed_precision.global_policy().compute_dtype
+    ds = batch_dataset(fixed_batch(batch_size, image_size, NUM_CLASSES, seed))
+    build = dict(method=method, backbone=backbone, image_size=image_size, batch_size=batch_size,
+                 stem=stem, probe=probe, umm=umm, hparams=hparams)
+    logging.info("building the %s/%s model; peak memory of its step", method, backbone)
+    models = {}
+    models["sslzoo"], opt_info = build_model("sslzoo", **build)
+    # Memory first, while the sslzoo model is the only one: it also traces its step.
+    machine.reset_peak_memory()
+    time_steps(models["sslzoo"], ds, steps, warmup)
+    memory, memory_kind = machine.peak_memory_mb()
+    logging.info("building the CRR-off, UMM and plain Keras models")
+    for name in CONFIGS[1:]:
+        models[name] = build_model(name, like=models["sslzoo"], **build)[0]
+
+    def measure(name):
+        def once():
+            t = time_steps(models[name], ds, steps, warmup)
+            logging.info("%s: %.4f s/step", name, t)
+            return t
+        return once
+
+    timing = alternate({name: measure(name) for name in CONFIGS}, repeats)
+    t = timing["median"]
+    logging.info("timing the input pipeline")
+    pipe, pipe_runs = pipeline_images_per_sec(data, batch_size, models["sslzoo"].recipe,
+                                              steps, repeats, seed)
+    logging.info("counting FLOPs and measuring the peak")
+    fwd, flops_source = fl.forward_flops(models["plain"], 2 * batch_size, image_size)
+    peak = measure_peak(compute_dtype)
+    step_flops = fl.train_step_flops(fwd)
+
+    result = {
+        "images_per_sec": batch_size / t["sslzoo"],
+        "plain_keras_images_per_sec": batch_size / t["plain"],
+        "sslzoo_crr_off_images_per_sec": batch_size / t["sslzoo_crr_off"],
+        "umm_images_per_sec": batch_size / t["umm"],
+        "sslzoo_overhead": t["sslzoo_crr_off"] / t["plain"],
+        "crr_overhead": t["sslzoo"] / t["sslzoo_crr_off"],
+        "umm_overhead": t["umm"] / t["sslzoo_crr_off"],
+        "pipeline_images_per_sec": pipe,
+        "pipeline_images_per_sec_runs": pipe_runs,
+        "mfu": fl.mfu(step_flops, t["sslzoo"], peak["peak_flops_per_sec"]),
+        "forward_flops": fwd,
+        "train_step_flops": step_flops,
+        "flops_source": flops_source,
+        **peak,
+        "peak_memory_mb": memory,
+        "memory_kind": memory_kind,
+        "step_seconds": t,
+        "step_seconds_runs": timing["runs"],
+        "run_order": timing["order"],
+        "jit_compile": {name: bool(m.jit_compile) for name, m in models.items()},
+        "machine": machine.describe(precision),
+        "settings": {
+            "method": method, "backbone": backbone, "batch_size": batch_size,
+            "views_per_step": 2 * batch_size, "steps": steps, "warmup": warmup,
+            "repeats": repeats, "image_size": image_size, "stem": stem, "precision": precision,
+            "compute_dtype": compute_dtype, "probe": probe, "hparams": dict(hparams or {}),
+            "crr_every": 1, "crr_taps": list(models["sslzoo"].taps),
+            "umm": models["umm"].settings, "pipeline_dataset": f"{PIPELINE_DATASET} train",
+            "seed": seed, **opt_info},
+    }
+    bad = [k for k in ("images_per_sec", "sslzoo_overhead", "crr_overhead", "umm_overhead",
+                       "mfu") if not math.isfinite(result[k])]
+    if bad:
+        logging.warning("non-finite benchmark figures: %s", bad)
+    result["targets"] = targets(result)
+    return result

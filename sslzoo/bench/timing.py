@@ -1,0 +1,88 @@
+"""Timing train steps of compiled Keras models, and comparisons that alternate their runs.
+
+``time_steps`` runs ``model.fit`` for ``warmup + steps`` steps on one fixed in-memory batch and
+times every step with ``time.perf_counter()`` in ``on_train_batch_begin`` / ``_end``. Keras
+turns the step's logs into Python numbers before ``on_train_batch_end``, which waits for the
+step's results, so asynchronous devices are timed too. The warmup steps (the first one traces
+the step function) are discarded and the median of the rest is returned.
+
+``alternate`` measures several configurations round-robin in one process (A, B, C, A, B, C,
+...), so that slow drifts of a shared machine hit all of them alike, and reports medians.
+"""
+import statistics
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from sslzoo.errors import ConfigError
+
+
+class StepTimer(keras.callbacks.Callback):
+    """Wall-clock seconds of every train batch, in ``seconds``."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds, self._t = [], None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._t = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seconds.append(time.perf_counter() - self._t)
+
+
+def fixed_batch(batch_size, image_size, num_classes=10, seed=0):
+    """((view1, view2), labels): two float32 views of ``batch_size`` random images in [0, 255]
+    and int32 labels in [0, num_classes)."""
+    rng = np.random.default_rng(seed)
+    shape = (batch_size, image_size, image_size, 3)
+    v1, v2 = (rng.uniform(0, 255, shape).astype("float32") for _ in range(2))
+    labels = rng.integers(0, max(num_classes, 1), batch_size).astype("int32")
+    return (v1, v2), labels
+
+
+def batch_dataset(batch):
+    """The batch repeated forever, as fit's input (no pipeline cost in the step time)."""
+    return tf.data.Dataset.from_tensors(batch).repeat()
+
+
+def step_times(model, data, steps, warmup=3):
+    """Seconds of each of ``steps`` train steps after ``warmup`` discarded ones.
+
+    ``data`` is a batch from ``fixed_batch`` or a dataset from ``batch_dataset``.
+    """
+    if steps < 1 or warmup < 0:
+        raise ConfigError(f"need steps >= 1 and warmup >= 0, got {steps} and {warmup}")
+    ds = data if isinstance(data, tf.data.Dataset) else batch_dataset(data)
+    timer = StepTimer()
+    model.fit(ds, steps_per_epoch=warmup + steps, epochs=1, verbose=0, shuffle=False,
+              callbacks=[timer])
+    return timer.seconds[warmup:]
+
+
+def time_steps(model, data, steps, warmup=3):
+    """The median seconds of one train step (see ``step_times``)."""
+    return statistics.median(step_times(model, data, steps, warmup))
+
+
+def alternate(measures, repeats=3):
+    """Run every measurement ``repeats`` times, round-robin, and take medians.
+
+    ``measures`` maps a name to a zero-argument callable that returns one measurement (e.g. a
+    run's median step time). The calls go A, B, C, A, B, C, ... Returns
+    ``{"median": {name: median of its runs}, "runs": {name: [values]}, "order": [names]}``.
+    """
+    if repeats < 1:
+        raise ConfigError(f"repeats must be >= 1, got {repeats}")
+    if not measures:
+        raise ConfigError("nothing to measure")
+    runs = {name: [] for name in measures}
+    order = []
+    for _ in range(repeats):
+        for name, measure in measures.items():
+            order.append(name)
+            runs[name].append(float(measure()))
+    return {"median": {n: statistics.median(v) for n, v in runs.items()}, "runs": runs,
+            "order": order}
