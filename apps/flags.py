@@ -29,3 +29,30 @@ def values_for(cls, flag_values=flags.FLAGS):
     values = {n: flag_values[n].value for n in names}
     present = {n: values[n] for n in names if flag_values[n].present}
     return values, present
+
+
+def run_from_flags(cls, job, flag_values=flags.FLAGS):
+    """Build ``cls`` from the flags (a ``--resume`` reuses the saved config.json, with only the
+    flags given explicitly on top) and return ``job(config)``; an sslzoo error is printed and
+    returned as None, so the app exits with status 2."""
+    import os
+    import sys
+
+    from absl import logging
+
+    from sslzoo.errors import SSLZooError
+    from sslzoo.train.config import merge_for_resume
+    from sslzoo.utils.io import read_json
+    from sslzoo.utils.logs import quiet_tfds
+
+    quiet_tfds()
+    values, present = values_for(cls, flag_values)
+    saved = os.path.join(values["output_dir"], "config.json")
+    if values["resume"] and values["output_dir"] and os.path.exists(saved):
+        values = merge_for_resume(read_json(saved), present)
+    try:
+        return job(cls(**values))
+    except SSLZooError as e:
+        logging.error("%s", e)
+        print(f"error: {e}", file=sys.stderr)
+        return None

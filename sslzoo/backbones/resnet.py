@@ -24,6 +24,9 @@ _SPECS = {
     "resnet18": (blocks.basic_block, (2, 2, 2, 2), (64, 128, 256, 512), 64),
     "resnet50": (blocks.bottleneck_block, (3, 4, 6, 3), (64, 128, 256, 512), 64),
     "resnet_tiny": (blocks.basic_block, (1, 1, 1, 1), (16, 32, 64, 128), 16),
+    # One basic block per stage at twice tiny's widths: big enough to memorise a few hundred
+    # images (the layer-wise study), small enough for a CPU.
+    "resnet_small": (blocks.basic_block, (1, 1, 1, 1), (32, 64, 128, 256), 32),
 }
 
 
@@ -58,7 +61,8 @@ def build(name, image_size=32, stem="auto", sync_bn=False):
     """A ResNet backbone `name` as a functional keras.Model named `name`.
 
     Input "images": (N, image_size, image_size, 3) pixels in [0, 255].
-    Output: pooled features (N, feature_dim); 512 (resnet18), 2048 (resnet50), 128 (tiny).
+    Output: pooled features (N, feature_dim); 512 (resnet18), 2048 (resnet50), 128 (tiny),
+    256 (small).
     Stages 2-4 halve the spatial size in their first block. `sync_bn=True` synchronises
     BatchNorm statistics across replicas of a distribution strategy.
     """

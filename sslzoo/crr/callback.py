@@ -5,8 +5,9 @@ held-out set and a fixed set of pretraining images, both with views drawn once a
 of training. It adds ``crr/<tap>/heldout_delta_r``, ``crr/<tap>/train_delta_r`` and
 ``crr/<tap>/gap`` to the epoch logs (list it before CSV, TensorBoard, ModelCheckpoint or
 EarlyStopping so they can use them), runs the label-free detector of ``sslzoo.crr.warning``,
-and after every epoch rewrites ``crr_report.json`` and ``crr.png`` (atomically, so a killed run
-leaves the curves up to its last finished epoch; non-finite ΔR is written as null). With ``early_stop`` it stops at the
+and after every epoch rewrites ``crr_report.json`` (atomically, so a killed run leaves the curves
+up to its last finished epoch; non-finite ΔR is written as null) and, every ``plot_every``
+epochs, at the warning and at the end of training, ``crr.png``. With ``early_stop`` it stops at the
 warning and restores the best-by-CRR weights (kept in memory for the last patience + 2
 epochs and the held-out peak).
 """
@@ -29,12 +30,13 @@ from sslzoo.utils.io import read_json, write_json
 class CRRCallback(keras.callbacks.Callback):
     def __init__(self, heldout_images, train_images, output_dir=None, watch=None, early=None,
                  patience=5, drop_tol=0.02, gap_threshold=0.05, early_stop=False, eps=0.5,
-                 batch_size=256):
+                 batch_size=256, plot_every=10):
         super().__init__()
         self.images = {"heldout": heldout_images, "train": train_images}
         self.output_dir, self.watch, self.early = output_dir, watch, early
         self.patience, self.drop_tol, self.gap_threshold = patience, drop_tol, gap_threshold
         self.early_stop, self.eps, self.batch_size = early_stop, eps, batch_size
+        self.plot_every = max(1, int(plot_every))
         self.history, self.warning, self.restored = {}, None, False
         self.saved_history = None  # curves of the epochs before a resume
         self._snapshots = {}
@@ -99,7 +101,11 @@ class CRRCallback(keras.callbacks.Callback):
             if found:
                 self._warn(found, epoch)
                 return
-        self.write_report()
+        self.write_report(plot=(epoch + 1) % self.plot_every == 0)
+
+    def on_train_end(self, logs=None):
+        if self.output_dir and self.history:
+            self.write_plot()
 
     def _keep_snapshot(self, epoch):
         curve = np.asarray(self.history[self.watch]["heldout"], dtype="float64")
@@ -143,10 +149,14 @@ class CRRCallback(keras.callbacks.Callback):
                              "train_images": int(self.images["train"].shape[0])},
                 "history": history}
 
-    def write_report(self):
+    def write_report(self, plot=True):
         if not self.output_dir:
             return
         write_json(os.path.join(self.output_dir, "crr_report.json"), self.report())
+        if plot:
+            self.write_plot()
+
+    def write_plot(self):
         plot_history(self.history, os.path.join(self.output_dir, "crr.png"),
                      self.warning["turning_epoch"] if self.warning else None)
 

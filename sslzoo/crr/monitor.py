@@ -56,7 +56,8 @@ class CRRMonitor(keras.layers.Layer):
 
     def __init__(self, every=1, eps=0.5, partition="pairs", normalize=True, fmap="pool",
                  num_clusters=10, **kwargs):
-        super().__init__(**kwargs)
+        # Its float32 statistics must not be autocast to a mixed policy's compute dtype.
+        super().__init__(autocast=False, **kwargs)
         if every < 1:
             raise ConfigError(f"CRRMonitor every must be >= 1, got {every}")
         if not eps > 0:

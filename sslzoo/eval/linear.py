@@ -30,3 +30,13 @@ def probe_backbone(backbone, train_data, test_data, batch_size=256):
     tx, ty = extract_features(backbone, train_data, batch_size)
     vx, vy = extract_features(backbone, test_data, batch_size)
     return linear_probe(tx, ty, vx, vy)
+
+
+def evaluate_backbone(backbone, train_data, test_data, batch_size=256):
+    """{"linear_probe_top1", "knn_top1"} of a frozen backbone on the same features."""
+    from sslzoo.eval.knn import knn_accuracy
+
+    tx, ty = extract_features(backbone, train_data, batch_size)
+    vx, vy = extract_features(backbone, test_data, batch_size)
+    return {"linear_probe_top1": linear_probe(tx, ty, vx, vy),
+            "knn_top1": knn_accuracy(tx, ty, vx, vy)}

@@ -1,9 +1,19 @@
 """Method registry: ``available()`` lists the names, ``build`` makes an untrained model."""
 from sslzoo.errors import unknown_choice
+from sslzoo.methods.barlow_twins import BarlowTwins
 from sslzoo.methods.base import SSLMethod
+from sslzoo.methods.byol import BYOL
+from sslzoo.methods.dino import DINO
+from sslzoo.methods.ema import EMAMethod
+from sslzoo.methods.mocov2 import MoCoV2
+from sslzoo.methods.mocov3 import MoCoV3
 from sslzoo.methods.simclr import SimCLR
+from sslzoo.methods.simsiam import SimSiam
+from sslzoo.methods.swav import SwAV
+from sslzoo.methods.vicreg import VICReg
 
-METHODS = {m.method: m for m in (SimCLR,)}
+METHODS = {m.method: m for m in (SimCLR, MoCoV2, MoCoV3, BYOL, SimSiam, BarlowTwins, VICReg,
+                                 SwAV, DINO)}
 
 
 def available():
@@ -37,4 +47,11 @@ def build(method="simclr", backbone="resnet_tiny", image_size=32, num_classes=No
                taps=DEFAULT_TAPS if taps is None else taps, crr_every=crr_every, **hparams)
 
 
-__all__ = ["METHODS", "SSLMethod", "available", "build", "get"]
+def set_training_length(model, total_steps, steps_per_epoch=0):
+    """Give a model's schedules (EMA momentum, warm-ups, epochs-based switches) the run length
+    in optimizer steps; ``model`` may be wrapped in UMM. Call before ``fit``."""
+    getattr(model, "ssl_model", model).set_training_length(total_steps, steps_per_epoch)
+
+
+__all__ = ["METHODS", "EMAMethod", "SSLMethod", "available", "build", "get",
+           "set_training_length"]

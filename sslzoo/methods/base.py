@@ -18,14 +18,30 @@ and the projector output ``proj``); each gets a :class:`~sslzoo.crr.CRRMonitor` 
 
 An online linear probe is trained on stop-gradient pooled features of view 1 whenever the
 batch has labels (label −1 means unlabeled); it is reported as ``probe_acc``.
+
+Collapse: ``collapse_std`` is the per-dimension standard deviation over the 2N rows of the
+L2-normalised projector outputs, averaged over the D dimensions (SimSiam's measure; ≈ 1/√D for
+well-spread embeddings, 0 when every image maps to one point). Below ``collapse_threshold``/√D
+(0.1/√D: an effective rank under ~1% of D) an absl warning names the method and the value.
+
+State a step must update once, after the optimizer (queues, centres), is computed in
+``ssl_loss`` and handed over with ``defer``/``deferred`` (UMM calls ``ssl_loss`` more than once
+per step and ``after_update`` once). Schedules over the run (EMA momentum, warm-ups) read
+``total_steps`` and ``steps_per_epoch``, which the pretraining code sets with
+``set_training_length`` before ``fit``; 0 means unknown.
 """
+import math
+import threading
+
 import keras
 import tensorflow as tf
+from absl import logging
 from keras import ops
 
 from sslzoo.crr.monitor import CRRMonitor, crr_logs
 from sslzoo.data.augment import TwoViews
 from sslzoo.errors import ConfigError
+from sslzoo.losses.common import f32, l2_normalize
 from sslzoo.methods.heads import mlp
 from sslzoo.train.optim import exclude_norms_and_biases
 
@@ -36,6 +52,10 @@ class SSLMethod(keras.Model):
     method = "base"
     recipe = "simclr"
     defaults = {}  # the paper's hyperparameters; overridable via build(**hparams)
+    proj_layers = 2  # Dense layers of the default projector (hidden width × (layers − 1))
+    collapse_threshold = 0.1  # warn when collapse_std < collapse_threshold / √D
+    total_steps = 0  # run length for schedules (set_training_length); 0 = unknown
+    steps_per_epoch = 0
 
     def __init__(self, backbone, num_classes=None, image_size=None, augment_in_step=False,
                  taps=DEFAULT_TAPS, crr_every=1, crr_eps=0.5, crr_normalize=True, **hparams):
@@ -62,23 +82,61 @@ class SSLMethod(keras.Model):
         self.monitors = {t: CRRMonitor(crr_every, crr_eps, normalize=crr_normalize,
                                        name=f"crr_{t}") for t in self.taps}
         self.views = TwoViews(self.recipe, self.image_size) if augment_in_step else None
+        self._deferred = threading.local()  # per replica thread; not tracked
         self.build_heads()
         self.probe = (keras.layers.Dense(num_classes, dtype="float32", name="probe")
                       if num_classes else None)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.probe_tracker = keras.metrics.SparseCategoricalAccuracy(name="probe_acc")
+        self.collapse_tracker = keras.metrics.Mean(name="collapse_std")
+
+    @property
+    def feature_dim(self):
+        return int(self.backbone.output.shape[-1])
 
     # ----- pieces a method overrides -------------------------------------------------------
     def build_heads(self):
+        """Create the heads, built (so UMM and the optimizer see their variables at once)."""
         h = self.hparams
-        hidden = h.get("proj_hidden_dim") or self.backbone.output.shape[-1]
-        self.projector = mlp((hidden, h["proj_dim"]), "projector")
+        hidden = h.get("proj_hidden_dim") or self.feature_dim
+        dims = (hidden,) * (self.proj_layers - 1) + (h["proj_dim"],)
+        self.projector = mlp(dims, "projector", in_dim=self.feature_dim)
 
     def ssl_loss(self, out, n):
         raise NotImplementedError
 
     def after_update(self):
         """State updates after the optimizer step (EMA teachers, queues, centres)."""
+
+    # ----- helpers for methods with state and schedules -------------------------------------
+    def set_training_length(self, total_steps, steps_per_epoch=0):
+        """Tell schedules the run length (optimizer steps); call before ``fit`` traces."""
+        self.total_steps, self.steps_per_epoch = int(total_steps), int(steps_per_epoch)
+
+    def epochs_to_steps(self, epochs):
+        """``epochs`` × steps_per_epoch (float); 0 with a warning when that is unknown."""
+        if epochs and not self.steps_per_epoch:
+            logging.log_first_n(logging.WARNING, "%s: steps_per_epoch is not set (call "
+                                "set_training_length before fit): schedules in epochs are "
+                                "off", 1, self.method)
+        return float(epochs * self.steps_per_epoch)
+
+    def step(self):
+        """Optimizer steps taken so far (float32 scalar; 0 before ``compile``)."""
+        opt = getattr(self, "optimizer", None)
+        return ops.cast(opt.iterations, "float32") if opt is not None else ops.zeros(())
+
+    def defer(self, **tensors):
+        """Keep tensors from ``ssl_loss`` for ``after_update`` (the last call's win)."""
+        vars(self._deferred).update(tensors)
+
+    def deferred(self, name):
+        """A tensor ``ssl_loss`` deferred in this step (and replica)."""
+        value = vars(self._deferred).pop(name, None)
+        if value is None:
+            raise RuntimeError(f"{self.method}: after_update needs {name!r} from ssl_loss; "
+                               "call ssl_loss first in the same step")
+        return value
 
     @property
     def ssl_trainable_variables(self):
@@ -150,6 +208,7 @@ class SSLMethod(keras.Model):
 
     def update_metrics(self, loss, out, n, y, lr):
         self.loss_tracker.update_state(loss)
+        self.collapse_tracker.update_state(self.collapse_check(out["proj"]))
         if self.probe is not None and y is not None:
             self.train_probe(ops.stop_gradient(out["pooled"][:n]), y)
         logs = {m.name: m.result() for m in self.metrics}
@@ -157,6 +216,23 @@ class SSLMethod(keras.Model):
         if self.monitors:
             logs.update(crr_logs(self))
         return logs
+
+    def collapse_check(self, z):
+        """collapse_std of the projector outputs ``z`` (2N, D); warns below the threshold."""
+        z = l2_normalize(f32(ops.stop_gradient(z)))
+        std = ops.mean(ops.std(z, axis=0))
+        threshold = self.collapse_threshold / math.sqrt(int(z.shape[-1]))
+        if tf.executing_eagerly():
+            if float(std) < threshold:
+                _warn_collapse(self.method, std, threshold)
+        elif not (getattr(self, "jit_compile", False) is True or
+                  isinstance(tf.distribute.get_strategy(), tf.distribute.TPUStrategy)):
+            def warn():  # a host callback only on the steps that fire
+                tf.py_function(lambda s: _warn_collapse(self.method, s, threshold), [std], [])
+                return tf.constant(True)
+
+            tf.cond(std < threshold, warn, lambda: tf.constant(False))
+        return std
 
     def train_probe(self, h, y):
         h = ops.cast(h, "float32")
@@ -176,9 +252,16 @@ class SSLMethod(keras.Model):
         ms = [self.loss_tracker]
         if self.probe is not None:
             ms.append(self.probe_tracker)
-        return ms
+        return ms + [self.collapse_tracker]
 
     def get_config(self):
         return {"method": self.method, "backbone": self.backbone.name,
                 "image_size": self.image_size, "num_classes": self.num_classes,
                 "taps": list(self.taps), "crr_every": self.crr_every, **self.hparams}
+
+
+def _warn_collapse(method, std, threshold):
+    logging.log_every_n_seconds(
+        logging.WARNING, "%s: the projector embeddings look collapsed: collapse_std=%.4g < %.4g "
+        "(per-dimension std of the L2-normalised outputs; ~1/sqrt(D) when well spread)", 60,
+        method, float(std), threshold)

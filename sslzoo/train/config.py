@@ -12,7 +12,7 @@ def _f(default, help_, **meta):
 @dataclasses.dataclass
 class PretrainConfig:
     method: str = _f("simclr", "SSL method; see sslzoo.methods.available().")
-    backbone: str = _f("resnet_tiny", "Backbone: resnet_tiny, resnet18 or resnet50.")
+    backbone: str = _f("resnet_tiny", "Backbone: resnet_tiny, resnet_small, resnet18 or resnet50.")
     stem: str = _f("auto", "ResNet stem: auto (cifar for images <= 64 px), cifar or imagenet.")
     dataset: str = _f("digits", "digits (built in), any TFDS name, or folder:PATH.")
     data_dir: str = _f("", "TFDS data_dir (default: TFDS's own, ~/tensorflow_datasets).")

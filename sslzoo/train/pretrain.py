@@ -17,7 +17,7 @@ from sslzoo.crr.callback import CRRCallback, load_history
 from sslzoo.data.augment import TwoViews
 from sslzoo.data.pipeline import ssl_batches
 from sslzoo.errors import ConfigError, TrainingError
-from sslzoo.eval.linear import probe_backbone
+from sslzoo.eval.linear import evaluate_backbone
 from sslzoo.train import callbacks as cb
 from sslzoo.train.config import PretrainConfig
 from sslzoo.train.device import make_strategy, setup_precision
@@ -87,10 +87,11 @@ def _load_split(cfg, split, image_size):
 
 
 def linear_probe(cfg, backbone, image_size):
-    """{"linear_probe_top1", "probe_splits"[, "probe_note"]} of a frozen backbone."""
+    """{"linear_probe_top1", "knn_top1", "probe_splits"[, "probe_note"]} of a frozen
+    backbone."""
     fit = _load_split(cfg, cfg.probe_train_split, image_size)
     test = _load_split(cfg, cfg.probe_test_split, image_size)
-    out = {"linear_probe_top1": probe_backbone(backbone, fit, test),
+    out = {**evaluate_backbone(backbone, fit, test),
            "probe_splits": [cfg.probe_train_split, cfg.probe_test_split]}
     if fit.name == test.name and fit.split != test.split and cfg.dataset.startswith(
             "folder:") and not os.path.isdir(os.path.join(
@@ -126,6 +127,7 @@ def pretrain(cfg=None, callbacks=(), **overrides):
         if cfg.umm:
             model = UMM(model, **cfg.umm_kwargs())
         optimizer, opt_info = resolve_optimizer(cfg, method_cls, max(steps_per_epoch, 1))
+        methods.set_training_length(model, opt_info["total_steps"], max(steps_per_epoch, 1))
         model.compile(optimizer)
         model.build_all()
     ckpt_dir = prepare_run_dir(cfg)  # after every check that can fail on bad flags or weights

@@ -109,7 +109,7 @@ def test_killed_run_resumes_from_its_checkpoint(tmp_path, tfds_dir):
 
 def test_bad_flags_give_clear_errors(tmp_path, tfds_dir):
     r = run_app("pretrain", "--method=simclrr", f"--output_dir={tmp_path}/a")
-    assert r.returncode == 2 and "valid choices: simclr" in r.stderr
+    assert r.returncode == 2 and "valid choices: barlow_twins, byol" in r.stderr and "simclr, simsiam" in r.stderr
     r = run_app("pretrain", "--batch_size=0")
     assert r.returncode != 0 and "batch_size" in r.stderr
     r = run_app("pretrain", "--dataset=no_such_dataset", f"--data_dir={tfds_dir}",

@@ -6,7 +6,7 @@ import pytest
 from sslzoo.backbones import STAGES, available, build
 from sslzoo.errors import ConfigError
 
-FEATURE_DIM = {"resnet18": 512, "resnet50": 2048, "resnet_tiny": 128}
+FEATURE_DIM = {"resnet18": 512, "resnet50": 2048, "resnet_tiny": 128, "resnet_small": 256}
 # Trainable parameters of torchvision's ResNets without the fc head, 3×3 CIFAR stem
 # (the 7×7 stem adds 7·7·3·64 − 3·3·3·64 = 7680).
 TORCH_PARAMS_CIFAR = {"resnet18": 11_168_832, "resnet50": 23_500_352}
@@ -52,7 +52,9 @@ def bf16_policy():
 
 
 def test_registry_and_stage_names():
-    assert available() == ["resnet18", "resnet50", "resnet_tiny"]
+    assert available() == ["resnet18", "resnet50", "resnet_small", "resnet_tiny"]
+    small = build("resnet_small")
+    assert small.get_layer("stage1").output.shape[-1] == 32 and small.output.shape[-1] == 256
     assert STAGES == ("stage1", "stage2", "stage3", "stage4", "pooled")
 
 

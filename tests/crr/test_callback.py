@@ -46,6 +46,8 @@ def test_measures_every_tap_on_fixed_views_and_logs_them(model, tmp_path):
     assert again["stage4"] == pytest.approx(logs["crr/stage4/heldout_delta_r"], rel=1e-5)
     report = json.loads((tmp_path / "crr_report.json").read_text())
     assert report["warning"] is None and len(report["history"]["proj"]["heldout"]) == 1
+    assert not (tmp_path / "crr.png").exists()  # drawn every plot_every epochs and at the end
+    cb.on_train_end()
     assert (tmp_path / "crr.png").read_bytes()[:4] == b"\x89PNG"
     assert cb.watch == "stage4" and cb.early == ["stage1"]
 

@@ -85,3 +85,18 @@ def test_drops_into_a_users_functional_model_and_round_trips(tmp_path):
     assert isinstance(mon, CRRMonitor) and mon.every == 3 and mon.eps == 0.25
     np.testing.assert_allclose(ops.convert_to_numpy(loaded(_pairs())),
                                ops.convert_to_numpy(model(_pairs())), rtol=1e-6)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_runs_under_mixed_precision_with_float32_statistics(policy):
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        inp = keras.Input((6,))
+        h = CRRMonitor(name="crr_h")(keras.layers.Dense(6)(inp))
+        model = keras.Model(inp, h)
+        out = model(_pairs(), training=True)
+        mon = model.get_layer("crr_h")
+        assert out.dtype == keras.mixed_precision.global_policy().compute_dtype
+        assert mon.delta_r.value.dtype == "float32" and float(mon.delta_r.value) > 0
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

@@ -1,0 +1,296 @@
+"""The layer-wise CRR study: does a layer's held-out ΔR track what a linear probe can read from it?
+
+``run_study(cfg)`` pretrains on a small subset (``StudyConfig`` defaults: 200 digits, 200
+epochs) with a :class:`LayerProbeCallback` that, every ``study_every`` epochs and at the last
+one, fits a logistic-regression probe on each tap's frozen features (probe-fit split) and
+scores it on the probe-eval split, next to that epoch's per-epoch ΔR from the CRR callback.
+The run directory gains ``study.json`` (one record per tap per measured epoch, the per-layer
+peak / final / drop of probe accuracy and the Spearman ρ between held-out ΔR and accuracy) and
+``study.png``; both are rewritten atomically after every measurement.
+"""
+import dataclasses
+import math
+import os
+
+import keras
+import numpy as np
+from absl import logging
+
+from sslzoo.errors import ConfigError
+from sslzoo.eval.linear import linear_probe
+from sslzoo.train.config import PretrainConfig, _f
+from sslzoo.utils.io import atomic_path, read_json, write_json
+
+
+STUDY_TEMPERATURE = 0.2  # SimCLR's at small batches; the issue's scratch run used it
+
+
+def _like(name, default):
+    """Re-declare the PretrainConfig field ``name`` (same help and bounds) with a new default."""
+    return dataclasses.field(default=default,
+                             metadata=PretrainConfig.__dataclass_fields__[name].metadata)
+
+
+@dataclasses.dataclass
+class StudyConfig(PretrainConfig):
+    """PretrainConfig with the study's defaults (the issue's scratch-run setting on ``digits``,
+    scaled to a CPU) and the study's own settings."""
+
+    backbone: str = _like("backbone", "resnet_tiny")
+    split: str = _like("split", "train[:200]")
+    probe_train_split: str = _like("probe_train_split", "train[200:1200]")
+    probe_test_split: str = _like("probe_test_split", "test")
+    epochs: int = _like("epochs", 200)
+    batch_size: int = _like("batch_size", 100)
+    learning_rate: float = _like("learning_rate", 0.00256)  # × 100/256: peak 1e-3
+    optimizer: str = _like("optimizer", "adamw")
+    weight_decay: float = _like("weight_decay", 0.0)
+    warmup_epochs: float = _like("warmup_epochs", 10.0)
+    hparams: str = _f("", "Method hyperparameters, e.g. 'proj_dim=64'. The study uses "
+                      "temperature=0.2 for methods that have a temperature unless given here.")
+    crr_reference_split: str = _like("crr_reference_split", "test")
+    verbose: int = _like("verbose", 2)
+    study_every: int = _f(10, "Fit the per-layer probes every K epochs (and at the last one).",
+                          lower=1)
+    probe_fit_split: str = _f("train[200:1200]", "Labeled split the per-layer probes are "
+                              "fitted on (keep it disjoint from --split).")
+    probe_eval_split: str = _f("test", "Labeled split the per-layer probes are scored on.")
+
+    def method_hparams(self):
+        """``hparams``, plus temperature=0.2 when the method has a temperature not given."""
+        from sslzoo import methods
+
+        out = super().method_hparams()
+        if "temperature" in methods.get(self.method).defaults:
+            out.setdefault("temperature", STUDY_TEMPERATURE)
+        return out
+
+
+def _features(model, images, batch_size=256):
+    """{tap: float32 (N, D)} of ``model.forward`` on unaugmented images; 4-D maps are
+    global-average-pooled."""
+    out = {}
+    for i in range(0, len(images), batch_size):
+        x = keras.ops.convert_to_tensor(images[i:i + batch_size].astype("float32"))
+        for tap, z in model.forward(x, training=False).items():
+            if tap == "images":  # the inputs ride along in forward's outputs
+                continue
+            z = np.asarray(keras.ops.convert_to_numpy(z), dtype=np.float32)
+            out.setdefault(tap, []).append(z.mean(axis=(1, 2)) if z.ndim == 4 else z)
+    return {tap: np.concatenate(v) for tap, v in out.items()}
+
+
+def _number(value):
+    """A finite float, or None (for JSON) when missing or not finite."""
+    if value is None:
+        return None
+    value = float(np.asarray(value))
+    return value if math.isfinite(value) else None
+
+
+class LayerProbeCallback(keras.callbacks.Callback):
+    """Every ``every`` epochs (and at epoch ``epochs``) fit a linear probe per tap.
+
+    ``fit`` and ``evaluate`` are (images [N, S, S, 3] in [0, 255], int labels [N]). Each
+    measurement appends one record per tap, ``{"epoch" (1-based), "tap", "probe_acc",
+    "heldout_delta_r", "train_delta_r"}`` (ΔR from the CRR callback's logs, null if absent),
+    then rewrites ``study.json`` and ``study.png`` in ``output_dir``. List it after the
+    CRRCallback. With ``resume`` it keeps the records of an earlier ``study.json`` up to the
+    epoch training continues from.
+    """
+
+    def __init__(self, fit, evaluate, every=10, epochs=None, output_dir=None, taps=None,
+                 resume=False, settings=None):
+        super().__init__()
+        self.fit_x, self.fit_y = np.asarray(fit[0]), np.asarray(fit[1])
+        self.eval_x, self.eval_y = np.asarray(evaluate[0]), np.asarray(evaluate[1])
+        self.every, self.epochs, self.output_dir = int(every), epochs, output_dir
+        self.taps, self.settings = taps, dict(settings or {})
+        self.records, self._last = [], None
+        path = self.path
+        if resume and path and os.path.exists(path):
+            self.records = list(read_json(path).get("records", []))
+
+    @property
+    def path(self):
+        return os.path.join(self.output_dir, "study.json") if self.output_dir else None
+
+    def on_train_begin(self, logs=None):
+        self.taps = list(self.taps or self.model.taps or ("pooled", "proj"))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.records = [r for r in self.records if r["epoch"] <= epoch]  # after a resume
+
+    def on_epoch_end(self, epoch, logs=None):
+        last = self.epochs or self.params.get("epochs")
+        self._last = (epoch, dict(logs or {}))
+        if (epoch + 1) % self.every == 0 or epoch + 1 == last:
+            self.measure(epoch, logs)
+
+    def on_train_end(self, logs=None):
+        # A run stopped early (CRR early stop, NaN) still gets its last epoch measured.
+        if self._last and not any(r["epoch"] == self._last[0] + 1 for r in self.records):
+            self.measure(*self._last)
+
+    def measure(self, epoch, logs=None):
+        """Probe every tap at (0-based) ``epoch``; returns {tap: accuracy or None}."""
+        logs = logs or {}
+        fit, ev = _features(self.model, self.fit_x), _features(self.model, self.eval_x)
+        self.records = [r for r in self.records if r["epoch"] != epoch + 1]
+        accs = {}
+        for tap in self.taps:
+            if not (np.isfinite(fit[tap]).all() and np.isfinite(ev[tap]).all()):
+                logging.warning("study: layer %s has NaN or Inf features at epoch %d; no probe",
+                                tap, epoch + 1)
+                accs[tap] = None
+            else:
+                accs[tap] = linear_probe(fit[tap], self.fit_y, ev[tap], self.eval_y)
+            self.records.append({
+                "epoch": epoch + 1, "tap": tap, "probe_acc": accs[tap],
+                "heldout_delta_r": _number(logs.get(f"crr/{tap}/heldout_delta_r")),
+                "train_delta_r": _number(logs.get(f"crr/{tap}/train_delta_r"))})
+        logging.info("study epoch %d probe accuracy: %s", epoch + 1, ", ".join(
+            f"{t} {a:.4f}" if a is not None else f"{t} n/a" for t, a in accs.items()))
+        self.write()
+        return accs
+
+    def report(self, complete=False):
+        return {"settings": {**self.settings, "study_every": self.every, "taps": self.taps,
+                             "probe_fit_images": int(len(self.fit_y)),
+                             "probe_eval_images": int(len(self.eval_y))},
+                "records": self.records, "summary": summarize(self.records),
+                "complete": complete}
+
+    def write(self, complete=False, **extra):
+        """Rewrite ``study.json`` (with ``extra`` entries) and ``study.png``; returns the report."""
+        report = {**self.report(complete), **extra}
+        if not self.output_dir:
+            return report
+        write_json(self.path, report)
+        plot_study(self.records, os.path.join(self.output_dir, "study.png"))
+        return report
+
+
+def curves(records):
+    """{tap: {"epoch": [...], "probe_acc": [...], "heldout_delta_r": [...],
+    "train_delta_r": [...]}} in epoch order (None → NaN)."""
+    out = {}
+    for r in sorted(records, key=lambda r: r["epoch"]):
+        c = out.setdefault(r["tap"], {k: [] for k in ("epoch", "probe_acc", "heldout_delta_r",
+                                                      "train_delta_r")})
+        for k in c:
+            v = r.get(k)
+            c[k].append(float("nan") if v is None else v)
+    return out
+
+
+def _rho(x, y):
+    from scipy.stats import spearmanr
+
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    result = {"rho": None, "p": None, "n": int(ok.sum())}
+    if len(x) >= 3 and np.ptp(x) > 0 and np.ptp(y) > 0:
+        res = spearmanr(x, y)
+        result.update(rho=_number(res.statistic), p=_number(res.pvalue))
+    return result
+
+
+def spearman(records):
+    """Spearman ρ between held-out ΔR and probe accuracy: ``"all"`` over every (layer, epoch)
+    point, ``"per_tap"`` across epochs for each layer. Each is {"rho", "p", "n"}; ρ is None
+    with fewer than 3 points or a constant series."""
+    c = curves(records)
+    every = [(d, a) for tap in c for d, a in zip(c[tap]["heldout_delta_r"], c[tap]["probe_acc"])]
+    return {"all": _rho(*zip(*every)) if every else _rho([], []),
+            "per_tap": {tap: _rho(v["heldout_delta_r"], v["probe_acc"]) for tap, v in c.items()}}
+
+
+def peaks(records):
+    """Per tap: peak probe accuracy and its (first) epoch, final accuracy and epoch, and the
+    drop from the peak (peak − final)."""
+    out = {}
+    for tap, c in curves(records).items():
+        acc = np.asarray(c["probe_acc"], dtype=np.float64)
+        if not np.isfinite(acc).any():
+            out[tap] = {"peak_acc": None, "peak_epoch": None, "final_acc": None,
+                        "final_epoch": None, "drop": None}
+            continue
+        i = int(np.nanargmax(acc))
+        final = _number(acc[-1])
+        out[tap] = {"peak_acc": float(acc[i]), "peak_epoch": int(c["epoch"][i]),
+                    "final_acc": final, "final_epoch": int(c["epoch"][-1]),
+                    "drop": None if final is None else float(acc[i] - final)}
+    return out
+
+
+def summarize(records):
+    return {"per_tap": peaks(records), "spearman": spearman(records)}
+
+
+def plot_study(records, path):
+    """Two panels, written atomically: probe accuracy per layer vs epoch; held-out (solid) and
+    pretraining (dashed) ΔR per layer vs epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
+    for i, (tap, c) in enumerate(curves(records).items()):
+        color = f"C{i}"
+        ax1.plot(c["epoch"], c["probe_acc"], "o-", ms=3, color=color, label=tap)
+        ax2.plot(c["epoch"], c["heldout_delta_r"], "o-", ms=3, color=color,
+                 label=f"{tap} held-out")
+        ax2.plot(c["epoch"], c["train_delta_r"], "--", color=color, alpha=0.7,
+                 label=f"{tap} pretraining")
+    ax1.set(xlabel="epoch", ylabel="linear-probe accuracy (probe-eval split)",
+            title="Probe accuracy per layer")
+    ax2.set(xlabel="epoch", ylabel="ΔR (ε = 0.5, pair partition)", title="ΔR per layer")
+    values = [v for r in records for v in (r["heldout_delta_r"], r["train_delta_r"])
+              if v is not None]
+    if values and min(values) > 0:
+        ax2.set_yscale("log")  # layers differ by an order of magnitude
+    ax1.legend(fontsize=7)
+    ax2.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def _arrays(data):
+    """(uint8 images, int labels) of a whole split."""
+    xs, ys = zip(*data.dataset.batch(1024).as_numpy_iterator())
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def run_study(cfg=None, **overrides):
+    """Pretrain as ``cfg`` (a StudyConfig or keyword settings) says with a LayerProbeCallback;
+    returns the study report (also in ``<output_dir>/study.json``) with the pretraining
+    summary under ``"pretrain"``."""
+    from sslzoo import data as sdata
+    from sslzoo import methods
+    from sslzoo.train.pretrain import pretrain
+
+    cfg = cfg or StudyConfig(**overrides)
+    methods.get(cfg.method)  # an unknown method fails before any data is loaded
+    load = dict(data_dir=cfg.data_dir or None, download=cfg.download)
+    fit = sdata.load(cfg.dataset, cfg.probe_fit_split, image_size=cfg.image_size or None, **load)
+    ev = sdata.load(cfg.dataset, cfg.probe_eval_split, image_size=fit.image_size, **load)
+    if not fit.num_classes:
+        raise ConfigError(f"the study's probes need labels, and {cfg.dataset} has none")
+    fit_xy, ev_xy = _arrays(fit), _arrays(ev)
+    if (fit_xy[1] < 0).any() or (ev_xy[1] < 0).any():
+        raise ConfigError("the probe splits hold unlabeled images; choose labeled "
+                          "--probe_fit_split and --probe_eval_split")
+    callback = LayerProbeCallback(
+        fit_xy, ev_xy, every=cfg.study_every, epochs=cfg.epochs, output_dir=cfg.output_dir,
+        resume=cfg.resume, settings={"probe_fit_split": cfg.probe_fit_split,
+                                     "probe_eval_split": cfg.probe_eval_split,
+                                     "pretrain_split": cfg.split, "seed": cfg.seed,
+                                     "method": cfg.method, "backbone": cfg.backbone,
+                                     "hparams": cfg.method_hparams()})
+    summary = pretrain(cfg, callbacks=[callback])
+    return callback.write(complete=True, pretrain=summary)

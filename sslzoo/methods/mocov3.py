@@ -1,0 +1,38 @@
+"""MoCo v3 (Chen, Xie & He 2021, arXiv 2104.02057), the ResNet setting."""
+from sslzoo.losses import mocov3_loss
+from sslzoo.methods.ema import EMAMethod
+from sslzoo.methods.heads import mlp
+
+
+class MoCoV3(EMAMethod):
+    """Queries q_v = h(g_θ(f_θ(x_v))) through a predictor h, keys k_v = g_ξ(f_ξ(x_v)) from the
+    momentum encoder; the other images of the batch are the negatives:
+
+        L = ctr(q1, k2) + ctr(q2, k1),   ctr(q, k) = 2τ · CE(q·kᵀ/τ, labels = arange(N)),
+
+    q, k L2-normalised, ξ ← τ_k ξ + (1 − τ_k) θ with τ rising from 0.99 to 1 on a cosine.
+
+    Defaults (ResNet-50): projector d → 4096 → 256 with BN on every layer (the last without
+    affine), predictor 256 → 4096 → 256 (no BN on its output), τ = 1.0, LARS with lr
+    0.6 × batch/256 and weight decay 1e-6, BYOL's asymmetric augmentation.
+    """
+
+    method = "mocov3"
+    recipe = "byol"
+    defaults = {"temperature": 1.0, "proj_hidden_dim": 4096, "proj_dim": 256,
+                "pred_hidden_dim": 4096, "momentum": 0.99, "momentum_schedule": "cosine"}
+    optim_defaults = {"optimizer": "lars", "learning_rate": 0.6, "weight_decay": 1e-6,
+                      "scale": "linear"}
+
+    def build_heads(self):
+        h = self.hparams
+        self.projector = mlp((h["proj_hidden_dim"] or self.feature_dim, h["proj_dim"]),
+                             "projector", last_bn=True, in_dim=self.feature_dim)
+        self.predictor = mlp((h["pred_hidden_dim"], h["proj_dim"]), "predictor",
+                             in_dim=h["proj_dim"])
+        self.build_teacher()
+
+    def ssl_loss(self, out, n):
+        q = self.predictor(out["proj"], training=True)
+        k = self.teacher(out["images"])
+        return mocov3_loss(q[:n], q[n:], k[:n], k[n:], self.hparams["temperature"])

@@ -1,0 +1,36 @@
+"""SimSiam (Chen & He 2020, arXiv 2011.10566)."""
+from sslzoo.losses import simsiam_loss
+from sslzoo.methods.base import SSLMethod
+from sslzoo.methods.heads import mlp
+
+
+class SimSiam(SSLMethod):
+    """A siamese network without negatives or momentum encoder; a predictor h and the
+    stop-gradient on the other branch's projection prevent collapse:
+
+        L = ½ D(p1, sg(z2)) + ½ D(p2, sg(z1)),   D(p, z) = −cos(p, z),   p_v = h(z_v).
+
+    Paper defaults: projector 3 × Linear(2048) with BN on every layer (output BN without affine),
+    predictor bottleneck 2048 → 512 → 2048 (BN, ReLU; none on the output), SGD (momentum 0.9)
+    with lr 0.05 × batch/256 and weight decay 1e-4, SimCLR's augmentation. The predictor's
+    learning rate decays with the others (the paper's optional fixed predictor lr is not used).
+    """
+
+    method = "simsiam"
+    recipe = "simclr"
+    defaults = {"proj_hidden_dim": 2048, "proj_dim": 2048, "pred_hidden_dim": 512}
+    optim_defaults = {"optimizer": "sgd", "learning_rate": 0.05, "weight_decay": 1e-4,
+                      "scale": "linear"}
+
+    def build_heads(self):
+        h = self.hparams
+        hidden = h["proj_hidden_dim"] or self.feature_dim
+        self.projector = mlp((hidden, hidden, h["proj_dim"]), "projector", last_bn=True,
+                             in_dim=self.feature_dim)
+        self.predictor = mlp((h["pred_hidden_dim"], h["proj_dim"]), "predictor",
+                             in_dim=h["proj_dim"])
+
+    def ssl_loss(self, out, n):
+        z = out["proj"]
+        p = self.predictor(z, training=True)
+        return 0.5 * (simsiam_loss(p[:n], z[n:]) + simsiam_loss(p[n:], z[:n]))
