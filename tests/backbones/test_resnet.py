@@ -193,7 +193,7 @@ def test_keras_save_load(tiny, tmp_path):
 
 
 def test_unknown_backbone_lists_choices():
-    with pytest.raises(ConfigError, match="resnet18, resnet50, resnet_tiny") as err:
+    with pytest.raises(ConfigError, match="resnet18, resnet50, resnet_small, resnet_tiny") as err:
         build("resnet101")
     assert "resnet101" in str(err.value)
 
