@@ -14,4 +14,8 @@ def __getattr__(name):
         from sslzoo.methods import build
 
         return build
+    if name in ("list_models", "load"):
+        from sslzoo import zoo
+
+        return getattr(zoo, name)
     raise AttributeError(f"module 'sslzoo' has no attribute {name!r}")

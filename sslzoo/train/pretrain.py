@@ -1,8 +1,9 @@
 """``pretrain(config)``: SSL pretraining into a resumable run directory.
 
 The run directory holds ``config.json`` (every setting), ``checkpoints/`` (atomic, per epoch),
-``tb/`` (TensorBoard), ``metrics.csv``, ``backbone.weights.h5`` (final backbone) and
-``summary.json`` (held-out linear-probe accuracy, images/s, wall time).
+``tb/`` (TensorBoard), ``metrics.csv``, ``backbone.weights.h5`` and ``projector.weights.h5``
+(the final weights; `sslzoo.zoo.load` takes the directory) and ``summary.json`` (held-out
+linear-probe accuracy, images/s, wall time).
 """
 import os
 import time
@@ -12,7 +13,7 @@ import numpy as np
 from absl import logging
 
 from sslzoo import data as sdata
-from sslzoo import methods
+from sslzoo import methods, zoo
 from sslzoo.crr.callback import CRRCallback, load_history
 from sslzoo.data.augment import TwoViews
 from sslzoo.data.pipeline import ssl_batches
@@ -161,10 +162,12 @@ def pretrain(cfg=None, callbacks=(), **overrides):
             f"the loss became {nan_guard.tripped['loss']} at step {nan_guard.tripped['step']}; "
             f"training stopped. The last good checkpoint is kept: {last}. Lower "
             "--learning_rate or use --mixed_precision=float32, then rerun with --resume.")
-    io.save_weights(model.backbone, os.path.join(cfg.output_dir, "backbone.weights.h5"))
+    io.save_weights(model.backbone, os.path.join(cfg.output_dir, zoo.BACKBONE_FILE))
+    io.save_weights(getattr(model, "ssl_model", model).projector,
+                    os.path.join(cfg.output_dir, zoo.PROJECTOR_FILE))
 
     summary = {"output_dir": cfg.output_dir, "method": cfg.method, "backbone": cfg.backbone,
-               "dataset": cfg.dataset,
+               "dataset": cfg.dataset, "image_size": train.image_size,
                "epochs": cfg.epochs, "steps": int(optimizer.iterations), "precision": precision,
                "images_per_sec": round(throughput.images_per_sec, 1), **opt_info}
     if train.num_classes:
