@@ -32,9 +32,9 @@ def values_for(cls, flag_values=flags.FLAGS):
 
 
 def run_from_flags(cls, job, flag_values=flags.FLAGS):
-    """Build ``cls`` from the flags (a ``--resume`` reuses the saved config.json, with only the
-    flags given explicitly on top) and return ``job(config)``; an sslzoo error is printed and
-    returned as None, so the app exits with status 2."""
+    """Build ``cls`` from the flags (a ``--resume``, where ``cls`` has one, reuses the saved
+    config.json, with only the flags given explicitly on top) and return ``job(config)``; an
+    sslzoo error is printed and returned as None, so the app exits with status 2."""
     import os
     import sys
 
@@ -48,7 +48,7 @@ def run_from_flags(cls, job, flag_values=flags.FLAGS):
     quiet_tfds()
     values, present = values_for(cls, flag_values)
     saved = os.path.join(values["output_dir"], "config.json")
-    if values["resume"] and values["output_dir"] and os.path.exists(saved):
+    if values.get("resume") and values["output_dir"] and os.path.exists(saved):
         values = merge_for_resume(read_json(saved), present)
     try:
         return job(cls(**values))

@@ -19,6 +19,10 @@ sample first (``normalize=True``), so that layers of different widths can be com
 
 A batch whose features hold NaN or Inf is not measured: the previous values are kept and
 ``nonfinite`` counts the skipped measurements (the callback warns, naming the layer).
+
+Under a distribution strategy the monitor measures the global batch: each replica gathers the
+others' (pooled) features, view 1 rows before view 2 rows, so every replica stores the ΔR a
+single device would on the same global batch.
 """
 import keras
 from keras import ops
@@ -27,6 +31,7 @@ from sslzoo.crr.coding_rate import (FMAP_MODES, coding_rate_reduction, feature_m
                                     pair_delta_r)
 from sslzoo.crr.partition import kmeans_labels
 from sslzoo.errors import ConfigError, unknown_choice
+from sslzoo.utils.replicas import all_gather, num_replicas
 
 PARTITIONS = ("pairs", "kmeans")
 STATS = ("delta_r", "r", "rc")
@@ -56,7 +61,10 @@ class CRRMonitor(keras.layers.Layer):
 
     def __init__(self, every=1, eps=0.5, partition="pairs", normalize=True, fmap="pool",
                  num_clusters=10, **kwargs):
-        # Its float32 statistics must not be autocast to a mixed policy's compute dtype.
+        # Its float32 statistics must not be autocast to a mixed policy's compute dtype: the
+        # float32 policy keeps Keras from opening an autocast scope when the monitor is called
+        # outside any layer (as SSLMethod.forward does), and autocast=False from casting inputs.
+        kwargs.setdefault("dtype", "float32")
         super().__init__(autocast=False, **kwargs)
         if every < 1:
             raise ConfigError(f"CRRMonitor every must be >= 1, got {every}")
@@ -83,10 +91,11 @@ class CRRMonitor(keras.layers.Layer):
             raise ConfigError(f"{self.name}: ΔR needs a batch of at least 2 samples")
         due = ops.equal(self.calls % self.every, 0)
         self.calls.assign_add(1)
+        feats = self.global_batch(x)
 
         def run():
-            finite = ops.all(ops.isfinite(ops.cast(x, "float32")))
-            safe = ops.where(finite, ops.cast(x, "float32"), 0.0)
+            finite = ops.all(ops.isfinite(feats))
+            safe = ops.where(finite, feats, 0.0)
             stats = measure(safe, self.eps, self.partition, self.normalize, self.fmap,
                             self.num_clusters)
             old = [getattr(self, s).value for s in STATS]
@@ -101,6 +110,19 @@ class CRRMonitor(keras.layers.Layer):
             getattr(self, s).assign(v)
         self.nonfinite.assign_add(bad)
         return x
+
+    def global_batch(self, x):
+        """Float32, stop-gradient features of every replica's batch (pooled first when the
+        measurement pools); the ``pairs`` order [all view 1; all view 2] is kept."""
+        x = ops.cast(ops.stop_gradient(x), "float32")
+        if num_replicas() == 1:
+            return x
+        if len(x.shape) == 4 and (self.fmap == "pool" or self.partition == "kmeans"):
+            x = ops.mean(x, axis=(1, 2))
+        if self.partition != "pairs":
+            return all_gather(x)
+        n = ops.shape(x)[0] // 2
+        return ops.concatenate([all_gather(x[:n]), all_gather(x[n:2 * n])], axis=0)
 
     def compute_output_shape(self, input_shape):
         return input_shape

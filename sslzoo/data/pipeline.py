@@ -12,7 +12,8 @@ def _cacheable(data):
 
 def ssl_batches(data, batch_size, views=None, seed=0):
     """Shuffled, batched (images, labels) with ``drop_remainder``; ``views`` maps images to
-    (view1, view2) inside tf.data (else the model augments inside its train step)."""
+    (view1, view2) inside tf.data (else the model augments inside its train step). Under
+    multi-worker training each worker takes its share of every global batch (DATA sharding)."""
     if batch_size > data.num_examples:
         raise ConfigError(f"batch_size {batch_size} is larger than the {data.num_examples} "
                           f"images of {data.name} {data.split}; lower --batch_size")
@@ -21,7 +22,11 @@ def ssl_batches(data, batch_size, views=None, seed=0):
     ds = ds.batch(batch_size, drop_remainder=True)
     if views is not None:
         ds = ds.map(lambda x, y: (views(x), y), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    # Several workers split the batches themselves: the default (by file) fails on datasets
+    # with fewer files than workers, such as digits' one.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
 def eval_batches(data, batch_size=256):

@@ -42,8 +42,9 @@ from sslzoo.crr.monitor import CRRMonitor, crr_logs
 from sslzoo.data.augment import TwoViews
 from sslzoo.errors import ConfigError
 from sslzoo.losses.common import f32, l2_normalize
-from sslzoo.methods.heads import mlp
+from sslzoo.methods.heads import mlp, synchronized_bn
 from sslzoo.train.optim import exclude_norms_and_biases
+from sslzoo.utils.replicas import all_gather, keras_step_logs, per_replica_loss
 
 DEFAULT_TAPS = ("stage1", "stage2", "stage3", "stage4", "proj")
 
@@ -83,12 +84,18 @@ class SSLMethod(keras.Model):
                                        name=f"crr_{t}") for t in self.taps}
         self.views = TwoViews(self.recipe, self.image_size) if augment_in_step else None
         self._deferred = threading.local()  # per replica thread; not tracked
-        self.build_heads()
+        with synchronized_bn(self.sync_bn):  # the heads' BN follows the backbone's
+            self.build_heads()
         self.probe = (keras.layers.Dense(num_classes, dtype="float32", name="probe")
                       if num_classes else None)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.probe_tracker = keras.metrics.SparseCategoricalAccuracy(name="probe_acc")
         self.collapse_tracker = keras.metrics.Mean(name="collapse_std")
+
+    @property
+    def sync_bn(self):
+        """Whether the backbone's BatchNorm synchronises statistics across replicas."""
+        return any(getattr(layer, "synchronized", False) for layer in self.backbone.layers)
 
     @property
     def feature_dim(self):
@@ -159,6 +166,14 @@ class SSLMethod(keras.Model):
             self.probe_optimizer.build(self.probe.trainable_variables)
         exclude_norms_and_biases(self.optimizer, self.ssl_trainable_variables)
         self.optimizer.build(self.ssl_trainable_variables)
+        self.built = True
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # After build_all there is nothing to build. Keras's symbolic build under a strategy
+        # would call the model on (view1, view2) pairs, and under MultiWorkerMirroredStrategy
+        # fails to reduce the first batch (a PerReplica) to a tensor.
+        if not skip_symbolic_build(self):
+            super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def checkpoint_items(self):
         """Trackables besides the model and its optimizer that a checkpoint must hold."""
@@ -191,7 +206,12 @@ class SSLMethod(keras.Model):
         return self.views(x)
 
     def apply_loss(self, tape, loss, variables, optimizer):
-        grads = tape.gradient(optimizer.scale_loss(loss), variables)
+        """One optimizer step on ``loss``, this replica's share of the global loss: the
+        optimizer sums the replicas' gradients of loss/R (× the loss scale of mixed_float16).
+        The scaling is recorded on ``tape`` (re-entered), else its gradient would be None."""
+        with tape:
+            scaled = optimizer.scale_loss(per_replica_loss(loss))
+        grads = tape.gradient(scaled, variables)
         optimizer.apply(grads, variables)
 
     def train_step(self, data):
@@ -215,11 +235,12 @@ class SSLMethod(keras.Model):
         logs["lr"] = lr
         if self.monitors:
             logs.update(crr_logs(self))
-        return logs
+        return keras_step_logs(logs)
 
     def collapse_check(self, z):
-        """collapse_std of the projector outputs ``z`` (2N, D); warns below the threshold."""
-        z = l2_normalize(f32(ops.stop_gradient(z)))
+        """collapse_std of the projector outputs ``z`` (2N, D) of the global batch; warns below
+        the threshold."""
+        z = l2_normalize(f32(all_gather(ops.stop_gradient(z))))  # the global batch's rows
         std = ops.mean(ops.std(z, axis=0))
         threshold = self.collapse_threshold / math.sqrt(int(z.shape[-1]))
         if tf.executing_eagerly():
@@ -242,7 +263,7 @@ class SSLMethod(keras.Model):
         with tf.GradientTape() as tape:
             logits = self.probe(h)
             ce = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
-            probe_loss = ops.sum(ce * w) / ops.maximum(ops.sum(w), 1.0)
+            probe_loss = per_replica_loss(ops.sum(ce * w) / ops.maximum(ops.sum(w), 1.0))
         grads = tape.gradient(probe_loss, self.probe.trainable_variables)
         self.probe_optimizer.apply(grads, self.probe.trainable_variables)
         self.probe_tracker.update_state(y, logits, sample_weight=w)
@@ -258,6 +279,11 @@ class SSLMethod(keras.Model):
         return {"method": self.method, "backbone": self.backbone.name,
                 "image_size": self.image_size, "num_classes": self.num_classes,
                 "taps": list(self.taps), "crr_every": self.crr_every, **self.hparams}
+
+
+def skip_symbolic_build(model):
+    """Whether ``build_all`` has made every variable of ``model`` and its optimizer."""
+    return model.built and getattr(model.optimizer, "built", False)
 
 
 def _warn_collapse(method, std, threshold):

@@ -1,17 +1,36 @@
 """Small reusable heads: MLP projectors and predictors, prototype layers, teacher clones."""
+import contextlib
+import contextvars
+
 import keras
 from keras import ops
 
 from sslzoo.losses.common import l2_normalize
 
+_SYNC_BN = contextvars.ContextVar("sync_bn", default=False)
 
-def mlp(dims, name, hidden_bn=True, last_bn=False, activation="relu", in_dim=None):
+
+@contextlib.contextmanager
+def synchronized_bn(enabled=True):
+    """Heads built inside synchronise their BN statistics across replicas (global BN)."""
+    token = _SYNC_BN.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _SYNC_BN.reset(token)
+
+
+def mlp(dims, name, hidden_bn=True, last_bn=False, activation="relu", in_dim=None,
+        sync_bn=None):
     """Dense → BN → activation blocks, then a final Dense (optionally BN, no affine).
 
     ``dims`` lists the output width of every Dense; e.g. (2048, 128) is SimCLR's two-layer
-    projector. BN uses PyTorch's defaults (momentum 0.9, eps 1e-5). With ``in_dim`` the head
-    is built at once, so its variables exist before the first step (UMM partitions them).
+    projector. BN uses PyTorch's defaults (momentum 0.9, eps 1e-5); ``sync_bn`` (default: set
+    by ``synchronized_bn``, as the model's backbone does) syncs its statistics across replicas.
+    With ``in_dim`` the head is built at once, so its variables exist before the first step
+    (UMM partitions them).
     """
+    sync = _SYNC_BN.get() if sync_bn is None else bool(sync_bn)
     layers = []
     for i, d in enumerate(dims):
         last = i == len(dims) - 1
@@ -19,14 +38,15 @@ def mlp(dims, name, hidden_bn=True, last_bn=False, activation="relu", in_dim=Non
                                          (last and last_bn), name=f"{name}_dense{i + 1}"))
         if not last:
             if hidden_bn:
-                layers.append(keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5,
-                                                              name=f"{name}_bn{i + 1}"))
+                layers.append(keras.layers.BatchNormalization(
+                    momentum=0.9, epsilon=1e-5, synchronized=sync, name=f"{name}_bn{i + 1}"))
             act = f"{name}_{activation}{i + 1}"
             layers.append(keras.layers.ReLU(name=act) if activation == "relu"
                           else keras.layers.Activation(activation, name=act))
         elif last_bn:
             layers.append(keras.layers.BatchNormalization(
-                momentum=0.9, epsilon=1e-5, center=False, scale=False, name=f"{name}_bn{i + 1}"))
+                momentum=0.9, epsilon=1e-5, center=False, scale=False, synchronized=sync,
+                name=f"{name}_bn{i + 1}"))
     head = keras.Sequential(layers, name=name)
     if in_dim is not None:
         head.build((None, int(in_dim)))

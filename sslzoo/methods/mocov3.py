@@ -2,6 +2,7 @@
 from sslzoo.losses import mocov3_loss
 from sslzoo.methods.ema import EMAMethod
 from sslzoo.methods.heads import mlp
+from sslzoo.utils.replicas import all_gather, row_offset
 
 
 class MoCoV3(EMAMethod):
@@ -35,4 +36,6 @@ class MoCoV3(EMAMethod):
     def ssl_loss(self, out, n):
         q = self.predictor(out["proj"], training=True)
         k = self.teacher(out["images"])
-        return mocov3_loss(q[:n], q[n:], k[:n], k[n:], self.hparams["temperature"])
+        k1, k2 = k[:n], k[n:]  # the negatives are the global batch's keys (all replicas)
+        return mocov3_loss(q[:n], q[n:], k1, k2, self.hparams["temperature"], all_gather(k1),
+                           all_gather(k2), row_offset(n))

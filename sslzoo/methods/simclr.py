@@ -1,6 +1,7 @@
 """SimCLR (Chen et al. 2020, arXiv 2002.05709): a two-layer MLP projector and NT-Xent."""
 from sslzoo.losses import simclr_loss
 from sslzoo.methods.base import SSLMethod
+from sslzoo.utils.replicas import all_gather, row_offset
 
 
 class SimCLR(SSLMethod):
@@ -9,6 +10,9 @@ class SimCLR(SSLMethod):
     Paper defaults: temperature 0.5 (the CIFAR setting), projector d → d → 128 where d is the
     backbone's feature width (2048 for the paper's ResNet-50; ``proj_hidden_dim=None``), LARS with
     learning rate 0.3 × batch/256 (ImageNet: 0.3; CIFAR: 1.0 × batch/256) and weight decay 1e-6.
+
+    Under a distribution strategy the negatives are the global batch's: each replica gathers
+    the others' projections and scores its own rows against all 2N_global views.
     """
 
     method = "simclr"
@@ -18,4 +22,6 @@ class SimCLR(SSLMethod):
 
     def ssl_loss(self, out, n):
         z = out["proj"]
-        return simclr_loss(z[:n], z[n:], temperature=self.hparams["temperature"])
+        z1, z2 = z[:n], z[n:]
+        return simclr_loss(z1, z2, self.hparams["temperature"], all_gather(z1), all_gather(z2),
+                           row_offset(n))

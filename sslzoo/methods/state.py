@@ -5,19 +5,11 @@ model). Updates are written from the replica context with values gathered over a
 so every replica writes the same value.
 """
 import keras
-import tensorflow as tf
 from keras import ops
 
 from sslzoo.errors import ConfigError
 from sslzoo.losses.common import f32, l2_normalize
-
-
-def all_gather(x):
-    """Rows of ``x`` from every replica (``x`` itself with one replica)."""
-    ctx = tf.distribute.get_replica_context()
-    if ctx is None or ctx.num_replicas_in_sync == 1:
-        return x
-    return ctx.all_gather(x, axis=0)
+from sslzoo.utils.replicas import all_gather  # noqa: F401  (re-exported for the methods)
 
 
 def state_weight(layer, name, shape, dtype="float32", initializer="zeros"):

@@ -23,7 +23,8 @@ class NaNGuard(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)) and self.tripped is None:
-            self.tripped = {"step": int(self.model.optimizer.iterations), "loss": float(loss)}
+            step = int(self.model.optimizer.iterations.value.numpy())  # also multi-worker
+            self.tripped = {"step": step, "loss": float(loss)}
             self.model.stop_training = True
 
 
@@ -31,10 +32,12 @@ class Checkpointer(keras.callbacks.Callback):
     """A tf.train.Checkpoint of the model, its optimizers and the epoch, saved at epoch ends.
 
     TensorFlow writes each checkpoint's files before it atomically rewrites the ``checkpoint``
-    index, so a run killed mid-save still restores the previous checkpoint.
+    index, so a run killed mid-save still restores the previous checkpoint. ``restore_dir``
+    (default: ``directory``) is where ``restore`` looks: a non-chief worker saves to its own
+    scratch directory but resumes from the chief's checkpoints.
     """
 
-    def __init__(self, model, directory, nan_guard=None, max_to_keep=2):
+    def __init__(self, model, directory, nan_guard=None, max_to_keep=2, restore_dir=None):
         super().__init__()
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         items = {"model": model, "optimizer": model.optimizer, "epoch": self.epoch}
@@ -43,12 +46,14 @@ class Checkpointer(keras.callbacks.Callback):
         self.checkpoint = tf.train.Checkpoint(**items)
         self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep)
         self.nan_guard = nan_guard
+        self.restore_dir = restore_dir or directory
 
     def restore(self):
         """Restore the latest checkpoint; returns the epoch to continue from (0 if none)."""
-        if not self.manager.latest_checkpoint:
+        latest = tf.train.latest_checkpoint(self.restore_dir)
+        if not latest:
             return 0
-        self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+        self.checkpoint.restore(latest).assert_existing_objects_matched()
         return int(self.epoch.numpy())
 
     def on_epoch_end(self, epoch, logs=None):

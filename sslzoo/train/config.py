@@ -57,6 +57,8 @@ class PretrainConfig:
                          choices=("data", "device"))
     mixed_precision: str = _f("auto", "auto, float32, mixed_float16 or mixed_bfloat16.")
     strategy: str = _f("default", "default, mirrored, multi_worker or tpu.")
+    sync_bn: bool = _f(False, "Synchronise BatchNorm statistics over all replicas (global BN, "
+                       "as in SimCLR); off = per-replica statistics.")
     seed: int = _f(0, "Random seed for weights, shuffling and augmentation.")
     output_dir: str = _f("", "Run directory; empty = runs/<method>_<backbone>_<dataset>_<time>.")
     resume: bool = _f(False, "Continue the run in --output_dir from its last checkpoint.")

@@ -36,6 +36,12 @@ def setup_precision(name="auto"):
     return name
 
 
+def is_chief(strategy):
+    """Whether this process writes the run directory: always, except on the non-chief workers
+    of a multi-worker cluster (TensorFlow's ``should_checkpoint``)."""
+    return bool(strategy.extended.should_checkpoint)
+
+
 def make_strategy(name="default"):
     """A tf.distribute strategy: default (one device), mirrored (all local GPUs),
     multi_worker (hosts from TF_CONFIG) or tpu."""

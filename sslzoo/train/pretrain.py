@@ -5,7 +5,10 @@ The run directory holds ``config.json`` (every setting), ``checkpoints/`` (atomi
 (the final weights; `sslzoo.zoo.load` takes the directory) and ``summary.json`` (held-out
 linear-probe accuracy, images/s, wall time).
 """
+import dataclasses
 import os
+import shutil
+import tempfile
 import time
 
 import keras
@@ -21,7 +24,7 @@ from sslzoo.errors import ConfigError, TrainingError
 from sslzoo.eval.linear import evaluate_backbone
 from sslzoo.train import callbacks as cb
 from sslzoo.train.config import PretrainConfig
-from sslzoo.train.device import make_strategy, setup_precision
+from sslzoo.train.device import is_chief, make_strategy, setup_precision
 from sslzoo.train.init import load_backbone
 from sslzoo.umm import UMM
 from sslzoo.umm.report import write_umm_report
@@ -29,16 +32,17 @@ from sslzoo.train.optim import make_optimizer, scaled_lr, warmup_cosine
 from sslzoo.utils import io
 
 
-def prepare_run_dir(cfg):
-    """Create the run directory, refusing to overwrite a run unless resuming it."""
-    ckpt_dir = os.path.join(cfg.output_dir, "checkpoints")
-    has_run = os.path.exists(os.path.join(ckpt_dir, "checkpoint"))
+def prepare_run_dir(cfg, run_dir=None):
+    """Create the run directory, refusing to overwrite a run unless resuming it. ``run_dir``
+    is the chief's directory when ``cfg.output_dir`` is a non-chief worker's scratch one."""
+    run_dir = run_dir or cfg.output_dir
+    has_run = os.path.exists(os.path.join(run_dir, "checkpoints", "checkpoint"))
     if has_run and not cfg.resume:
-        raise ConfigError(f"{cfg.output_dir} already holds a run; pass --resume to continue it "
+        raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it "
                           "or choose another --output_dir")
     os.makedirs(cfg.output_dir, exist_ok=True)
     io.write_json(os.path.join(cfg.output_dir, "config.json"), cfg.to_dict())
-    return ckpt_dir
+    return os.path.join(cfg.output_dir, "checkpoints")
 
 
 def resolve_optimizer(cfg, method_cls, steps_per_epoch):
@@ -64,8 +68,9 @@ def _first_images(data, n):
     return np.stack([x for x, _ in data.dataset.take(n).as_numpy_iterator()]).astype("float32")
 
 
-def crr_callback(cfg, model, train, start_epoch):
-    """The per-epoch CRR callback on fixed reference sets, or None when it is off."""
+def crr_callback(cfg, model, train, start_epoch, run_dir=None):
+    """The per-epoch CRR callback on fixed reference sets, or None when it is off; a resumed
+    run continues the curves saved in ``run_dir`` (default: the output directory)."""
     if not (cfg.crr_every and cfg.crr_reference_size):
         return None
     split = cfg.crr_reference_split or cfg.probe_test_split
@@ -76,7 +81,7 @@ def crr_callback(cfg, model, train, start_epoch):
     callback = CRRCallback(_first_images(heldout, n), _first_images(train, n),
                            output_dir=cfg.output_dir, patience=cfg.crr_patience,
                            early_stop=cfg.crr_early_stop)
-    report = os.path.join(cfg.output_dir, "crr_report.json")
+    report = os.path.join(run_dir or cfg.output_dir, "crr_report.json")
     if start_epoch and os.path.exists(report):  # continue the curves of a resumed run
         callback.saved_history = load_history(report, start_epoch)
     return callback
@@ -108,12 +113,19 @@ def pretrain(cfg=None, callbacks=(), **overrides):
 
     ``callbacks`` are extra Keras callbacks; they run after the CRR callback (so they see its
     ``crr/<tap>/...`` logs) and before the checkpointer.
+
+    Under ``multi_worker`` every worker runs the same steps, but only the chief writes
+    ``output_dir``; the others write to a scratch directory, deleted at the end (and restore a
+    resumed run from the chief's checkpoints, so ``output_dir`` must be on a shared disk).
     """
     cfg = cfg or PretrainConfig(**overrides)
     t0 = time.time()
     keras.utils.set_random_seed(cfg.seed)
     precision = setup_precision(cfg.mixed_precision)
     strategy = make_strategy(cfg.strategy)
+    run_dir, chief = cfg.output_dir, is_chief(strategy)
+    if not chief:
+        cfg = dataclasses.replace(cfg, output_dir=tempfile.mkdtemp(prefix="sslzoo-worker-"))
     method_cls = methods.get(cfg.method)
     hparams = cfg.method_hparams()
     train = _load_split(cfg, cfg.split, cfg.image_size)
@@ -122,7 +134,8 @@ def pretrain(cfg=None, callbacks=(), **overrides):
         model = methods.build(cfg.method, cfg.backbone, image_size=train.image_size,
                               num_classes=train.num_classes, stem=cfg.stem,
                               augment_in_step=cfg.augment_on == "device",
-                              crr_every=cfg.crr_every, taps=_taps(cfg), **hparams)
+                              crr_every=cfg.crr_every, taps=_taps(cfg), sync_bn=cfg.sync_bn,
+                              **hparams)
         if cfg.init_from:
             load_backbone(model.backbone, cfg.init_from)
         if cfg.umm:
@@ -131,22 +144,23 @@ def pretrain(cfg=None, callbacks=(), **overrides):
         methods.set_training_length(model, opt_info["total_steps"], max(steps_per_epoch, 1))
         model.compile(optimizer)
         model.build_all()
-    ckpt_dir = prepare_run_dir(cfg)  # after every check that can fail on bad flags or weights
+    ckpt_dir = prepare_run_dir(cfg, run_dir)  # after every check that can fail on bad flags
     views = TwoViews(model.recipe, train.image_size) if cfg.augment_on == "data" else None
     batches = ssl_batches(train, cfg.batch_size, views, seed=cfg.seed)
 
     nan_guard = cb.NaNGuard()
-    checkpointer = cb.Checkpointer(model, ckpt_dir, nan_guard)
+    checkpointer = cb.Checkpointer(model, ckpt_dir, nan_guard,
+                                   restore_dir=os.path.join(run_dir, "checkpoints"))
     start_epoch = checkpointer.restore() if cfg.resume else 0
     before = None
-    if cfg.init_from and not start_epoch and train.num_classes:
+    if cfg.init_from and not start_epoch and train.num_classes and chief:
         before = linear_probe(cfg, model.backbone, train.image_size)["linear_probe_top1"]
         logging.info("linear probe of the --init_from backbone before training: %.4f", before)
     if start_epoch:
         logging.info("resuming %s from epoch %d (step %d)", cfg.output_dir, start_epoch,
-                     int(optimizer.iterations))
+                     _steps(optimizer))
     throughput = cb.Throughput(cfg.batch_size)
-    crr = crr_callback(cfg, model, train, start_epoch)
+    crr = crr_callback(cfg, model, train, start_epoch, run_dir)
     callbacks = [nan_guard, *([crr] if crr else []), *callbacks, checkpointer, throughput,
                  cb.MetricsCSV(os.path.join(cfg.output_dir, "metrics.csv"), start_epoch),
                  keras.callbacks.TensorBoard(os.path.join(cfg.output_dir, "tb"),
@@ -168,9 +182,9 @@ def pretrain(cfg=None, callbacks=(), **overrides):
 
     summary = {"output_dir": cfg.output_dir, "method": cfg.method, "backbone": cfg.backbone,
                "dataset": cfg.dataset, "image_size": train.image_size,
-               "epochs": cfg.epochs, "steps": int(optimizer.iterations), "precision": precision,
+               "epochs": cfg.epochs, "steps": _steps(optimizer), "precision": precision,
                "images_per_sec": round(throughput.images_per_sec, 1), **opt_info}
-    if train.num_classes:
+    if train.num_classes and chief:  # the probe runs outside the strategy: once is enough
         summary.update(linear_probe(cfg, model.backbone, train.image_size))
         if before is not None:
             summary["linear_probe_top1_before"] = before
@@ -181,4 +195,12 @@ def pretrain(cfg=None, callbacks=(), **overrides):
         write_umm_report(cfg, summary)
     summary["wall_time_sec"] = round(time.time() - t0, 1)
     io.write_json(os.path.join(cfg.output_dir, "summary.json"), summary)
+    if cfg.output_dir != run_dir:  # a non-chief worker's scratch directory
+        shutil.rmtree(cfg.output_dir, ignore_errors=True)
+        summary["output_dir"] = run_dir
     return summary
+
+
+def _steps(optimizer):
+    """Optimizer steps taken (``int()`` of a multi-worker MirroredVariable fails)."""
+    return int(optimizer.iterations.value.numpy())

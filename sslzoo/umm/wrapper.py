@@ -28,11 +28,12 @@ from keras import ops
 from sslzoo.crr.coding_rate import pair_delta_r
 from sslzoo.errors import ConfigError, unknown_choice
 from sslzoo.losses.common import f32
-from sslzoo.methods.base import SSLMethod
+from sslzoo.methods.base import SSLMethod, skip_symbolic_build
 from sslzoo.train.optim import exclude_norms_and_biases
 from sslzoo.umm.align import (ALIGNMENTS, gradient_norm_distribution, js_to_uniform,
                               similarity_kl)
 from sslzoo.umm.split import resolve_split, split_encoders
+from sslzoo.utils.replicas import keras_step_logs, per_replica_loss
 
 
 class _Follow(keras.optimizers.schedules.LearningRateSchedule):
@@ -126,11 +127,16 @@ class UMM(keras.Model):
 
     def build_all(self):
         self.ssl_model.build_all()
+        self.built = True
         for opt, variables in ((self.inner_optimizer, self.late_vars),
                                (self.early_optimizer, self.early_vars)):
             if opt is not None:
                 exclude_norms_and_biases(opt, variables)
                 opt.build(variables)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if not skip_symbolic_build(self):  # see SSLMethod._maybe_symbolic_build
+            super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def checkpoint_items(self):
         items = {**self.ssl_model.checkpoint_items(), "inner_optimizer": self.inner_optimizer}
@@ -195,8 +201,9 @@ class UMM(keras.Model):
             out = self._late(early, True, True, images)
             outer, ssl, delta_r = self.outer_objective(out, n)
         if self.train_early:
-            grads = tape.gradient(self.optimizer.scale_loss(outer),
-                                  self.late_vars + self.early_vars)
+            with tape:  # the scaling must be recorded, as in SSLMethod.apply_loss
+                scaled = self.optimizer.scale_loss(per_replica_loss(outer))
+            grads = tape.gradient(scaled, self.late_vars + self.early_vars)
             k = len(self.late_vars)
             self.optimizer.apply(grads[:k], self.late_vars)
             self.early_optimizer.apply(grads[k:], self.early_vars)
@@ -219,7 +226,7 @@ class UMM(keras.Model):
         for key, value in (("inner_loss", inner), ("align", align), ("delta_r", delta_r)):
             self.trackers[key].update_state(value)
         logs = self.ssl_model.update_metrics(ssl, out, n, y, lr)
-        logs.update({f"umm/{k}": t.result() for k, t in self.trackers.items()})
+        logs.update(keras_step_logs({f"umm/{k}": t.result() for k, t in self.trackers.items()}))
         return logs
 
     @property

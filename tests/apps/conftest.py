@@ -2,18 +2,12 @@ import os
 import subprocess
 import sys
 
-import pytest
+from tests.conftest import tfds_dir  # noqa: F401 (the fixture; some modules import it here)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Small, fast settings shared by the end-to-end tests: 256 digits, batch 64, 4 steps/epoch.
 SMALL = ["--split=train[:256]", "--probe_train_split=train[:256]", "--probe_test_split=test[:200]",
          "--batch_size=64", "--verbose=2", "--hparams=proj_hidden_dim=128,proj_dim=64"]
-
-
-@pytest.fixture(scope="session")
-def tfds_dir(tmp_path_factory):
-    """One TFDS data_dir for the whole session, so digits is built once."""
-    return str(tmp_path_factory.mktemp("tfds"))
 
 
 def app_cmd(app, *args):

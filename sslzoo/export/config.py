@@ -1,0 +1,33 @@
+"""Export settings: one dataclass is the single source of the app's flags and defaults."""
+import dataclasses
+
+from sslzoo.errors import ConfigError
+from sslzoo.train.config import _f
+
+
+@dataclasses.dataclass
+class ExportConfig:
+    source: str = _f("", "What to export: a sslzoo-pretrain run directory, a sslzoo-finetune "
+                     "run directory (model.keras + results.json), or a zoo name / entry folder.")
+    output_dir: str = _f("", "Folder to write into: saved_model/, <name>/ (the zoo entry, for "
+                         "pretrain-run and zoo sources) and model.keras.")
+    name: str = _f("", "Name of the zoo entry; empty = <method>_<backbone>_<dataset> from the "
+                   "source's config (a zoo source keeps its name).")
+    command: str = _f("", "The pretraining command to record in the card; empty = rebuilt from "
+                      "the run's config.json (the settings that differ from the defaults).")
+    metrics_json: str = _f("", "JSON file {\"linear_top1\": .., \"knn_top1\": ..} with the "
+                           "metrics for the card; empty = the run's summary.json.")
+    entry: bool = _f(True, "Write the zoo entry (weights + card.json); not for finetune runs.")
+    keras_file: bool = _f(True, "Also write model.keras (plain Keras, safe_mode=True loads it).")
+    overwrite: bool = _f(False, "Replace outputs that already exist in --output_dir.")
+
+    def __post_init__(self):
+        if not self.source:
+            raise ConfigError("--source is required: a sslzoo-pretrain or sslzoo-finetune run "
+                              "directory, a zoo name or an entry folder")
+        if not self.output_dir:
+            raise ConfigError("--output_dir is required: the folder the SavedModel, the zoo "
+                              "entry and model.keras are written into")
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
