@@ -1,0 +1,34 @@
+"""The entries shipped in weights/: listed, within the size limit, and loadable (sha256-checked)."""
+import os
+
+import numpy as np
+import pytest
+
+import sslzoo
+from sslzoo import zoo
+from sslzoo.methods import available
+
+SHIPPED = [f"{m}_resnet_tiny_digits" for m in available()]
+
+
+def test_every_method_ships_an_entry():
+    assert set(SHIPPED) <= set(sslzoo.list_models())
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_entry_files_are_small_and_carded(name):
+    src = zoo.resolve(name)
+    card = src.card
+    assert card["backbone"] == "resnet_tiny" and card["dataset"] == "digits"
+    assert card["command"].startswith("sslzoo-pretrain") and card["sha256"] == zoo.sha256(src.weights)
+    assert 0.5 < card["metrics"]["linear_top1"] <= 1 and 0.5 < card["metrics"]["knn_top1"] <= 1
+    for f in (src.weights, src.projector):
+        assert os.path.getsize(f) <= 5 * 1024 * 1024
+
+
+def test_load_one_shipped_entry_with_and_without_projector():
+    x = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3)).astype("uint8")
+    emb = np.asarray(sslzoo.load("simclr_resnet_tiny_digits")(x))
+    proj = np.asarray(sslzoo.load("simclr_resnet_tiny_digits", include_projector=True)(x))
+    assert emb.shape == (3, 128) and proj.shape == (3, 128)
+    assert np.isfinite(emb).all() and emb.std() > 0
