@@ -32,3 +32,12 @@ def test_load_one_shipped_entry_with_and_without_projector():
     proj = np.asarray(sslzoo.load("simclr_resnet_tiny_digits", include_projector=True)(x))
     assert emb.shape == (3, 128) and proj.shape == (3, 128)
     assert np.isfinite(emb).all() and emb.std() > 0
+
+
+def test_setup_cfg_installs_every_entry():
+    """Each weights/ entry has a data_files line, so a wheel installs it where zoo looks."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "setup.cfg")) as f:
+        cfg = f.read()
+    for name in os.listdir(os.path.join(root, "weights")):
+        assert f"share/sslzoo/weights/{name} = weights/{name}/*" in cfg, name
