@@ -18,7 +18,7 @@ import dataclasses
 import time
 
 from sslzoo.errors import ConfigError
-from sslzoo.train.config import _f
+from sslzoo.train.config import _f, check_fields
 
 MODES = ("linear", "finetune", "knn", "semi")
 AUGMENTS = ("auto", "crop_flip", "crop", "none")
@@ -74,12 +74,7 @@ class FinetuneConfig:
                       lower=0)
 
     def __post_init__(self):
-        for f in dataclasses.fields(self):
-            value, meta = getattr(self, f.name), f.metadata
-            if "lower" in meta and value < meta["lower"]:
-                raise ConfigError(f"--{f.name} must be >= {meta['lower']}, got {value}")
-            if "choices" in meta and value not in meta["choices"]:
-                raise ConfigError(f"--{f.name} must be one of {meta['choices']}, got {value!r}")
+        check_fields(self)
         if not self.init_from.strip():
             from sslzoo.zoo import list_models
 

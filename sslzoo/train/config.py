@@ -9,6 +9,17 @@ def _f(default, help_, **meta):
     return dataclasses.field(default=default, metadata={"help": help_, **meta})
 
 
+def check_fields(cfg):
+    """Raise a ConfigError for any field of dataclass ``cfg`` below its ``lower`` bound or
+    outside its ``choices`` (the bounds of ``_f``)."""
+    for f in dataclasses.fields(cfg):
+        value, meta = getattr(cfg, f.name), f.metadata
+        if "lower" in meta and value < meta["lower"]:
+            raise ConfigError(f"--{f.name} must be >= {meta['lower']}, got {value}")
+        if "choices" in meta and value not in meta["choices"]:
+            raise ConfigError(f"--{f.name} must be one of {meta['choices']}, got {value!r}")
+
+
 @dataclasses.dataclass
 class PretrainConfig:
     method: str = _f("simclr", "SSL method; see sslzoo.methods.available().")
@@ -67,12 +78,7 @@ class PretrainConfig:
                       lower=0)
 
     def __post_init__(self):
-        for f in dataclasses.fields(self):
-            value, meta = getattr(self, f.name), f.metadata
-            if "lower" in meta and value < meta["lower"]:
-                raise ConfigError(f"--{f.name} must be >= {meta['lower']}, got {value}")
-            if "choices" in meta and value not in meta["choices"]:
-                raise ConfigError(f"--{f.name} must be one of {meta['choices']}, got {value!r}")
+        check_fields(self)
         if self.batch_size < 2:
             raise ConfigError("--batch_size must be >= 2 (contrastive losses need negatives)")
         if not self.output_dir:
