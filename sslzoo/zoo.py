@@ -207,7 +207,9 @@ def _projector(src, label):
     if not src.projector or not src.config:
         raise WeightsError(f"{label}: no projector weights (projector.weights.h5 with a config) "
                            "are stored; use include_projector=False")
-    cfg = PretrainConfig(**{**src.config, "output_dir": src.config.get("output_dir") or "-"})
+    known = {f.name for f in dataclasses.fields(PretrainConfig)}  # a study run has more keys
+    config = {k: v for k, v in src.config.items() if k in known}
+    cfg = PretrainConfig(**{**config, "output_dir": config.get("output_dir") or "-"})
     model = methods.build(cfg.method, src.backbone, image_size=src.image_size, stem=src.stem,
                           crr_every=0, **cfg.method_hparams())
     verify(src.projector, src.card.get("projector_sha256"), label)

@@ -115,3 +115,13 @@ def test_bare_weights_file_needs_backbone(tiny_run, tmp_path, images):
 def test_include_projector_gives_the_projector_output(weights_dir, images):
     net = zoo.load(str(weights_dir / NAME), include_projector=True)
     assert net(images).shape == (6, 64)  # proj_dim=64
+
+
+def test_include_projector_on_a_study_run_config(tiny_run, tmp_path, images):
+    """A sslzoo-study run's config.json has keys PretrainConfig lacks; the projector loads."""
+    run = tmp_path / "study_run"
+    shutil.copytree(tiny_run, run)
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "study_every": 10,
+                                                 "probe_fit_split": "train[:256]"}))
+    assert zoo.load(str(run), include_projector=True)(images).shape == (6, 64)

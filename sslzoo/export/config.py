@@ -17,6 +17,10 @@ class ExportConfig:
                       "the run's config.json (the settings that differ from the defaults).")
     metrics_json: str = _f("", "JSON file {\"linear_top1\": .., \"knn_top1\": ..} with the "
                            "metrics for the card; empty = the run's summary.json.")
+    measure: bool = _f(False, "Measure the card's metrics with sslzoo-finetune (linear and knn "
+                       "modes, train -> test of the pretraining dataset) on the entry's own "
+                       "weights, instead of taking them from the run's summary.json.")
+    data_dir: str = _f("", "TFDS data_dir for --measure; empty = the pretraining config's.")
     entry: bool = _f(True, "Write the zoo entry (weights + card.json); not for finetune runs.")
     keras_file: bool = _f(True, "Also write model.keras (plain Keras, safe_mode=True loads it).")
     overwrite: bool = _f(False, "Replace outputs that already exist in --output_dir.")
@@ -28,6 +32,13 @@ class ExportConfig:
         if not self.output_dir:
             raise ConfigError("--output_dir is required: the folder the SavedModel, the zoo "
                               "entry and model.keras are written into")
+
+        if self.measure and self.metrics_json:
+            raise ConfigError("--measure and --metrics_json both set the card's metrics; "
+                              "give one of them")
+        if self.measure and not self.entry:
+            raise ConfigError("--measure measures a zoo entry's metrics, and --noentry writes "
+                              "none; drop one of them")
 
     def to_dict(self):
         return dataclasses.asdict(self)

@@ -153,6 +153,8 @@ def build_card(src, name, metrics=None, command=None, metrics_source=None):
         crr = base.get("crr")
         if metrics is None:
             metrics, metrics_source = base.get("metrics"), base.get("metrics_source")
+        else:
+            base.pop("metrics_detail", None)  # it described the old metrics
         command = command or base.get("command") or pretrain_command(config)
     else:
         summary_path = os.path.join(src.path, zoo.SUMMARY_FILE)
@@ -167,21 +169,25 @@ def build_card(src, name, metrics=None, command=None, metrics_source=None):
             "crr": crr, "metrics": dict(metrics or {}),
             "metrics_source": metrics_source or "given to write_entry",
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "source": os.path.abspath(src.path), **_versions()}
+            "source": base.get("source") or os.path.abspath(src.path), **_versions()}
     return card
 
 
 def write_entry(source, out_dir, name=None, metrics=None, command=None, overwrite=False,
-                metrics_source=None):
+                metrics_source=None, measure=False, data_dir=None):
     """Write the zoo entry ``out_dir/<name>/`` of a pretrain run directory or a zoo
     name / entry folder, atomically; returns its path.
 
     ``name`` defaults to ``<method>_<backbone>_<dataset>`` (a zoo source keeps its name);
     ``metrics`` ({"linear_top1", "knn_top1"}) default to the run's summary.json (an entry's
-    own card); ``command`` defaults to the command rebuilt from the run's config.json. An
+    own card); ``command`` defaults to the command rebuilt from the run's config.json. With
+    ``measure``, the metrics are instead measured by sslzoo-finetune (linear and knn modes) on
+    the written weights file (`sslzoo.export.measure`; ``data_dir`` is its TFDS folder). An
     existing entry folder is replaced only with ``overwrite``. The entry is loaded back with
     `sslzoo.zoo.load` (sha256 checked) before it is renamed into place.
     """
+    if measure and metrics is not None:
+        raise ConfigError("give the card's metrics or measure them, not both")
     src = resolve_source(source)
     if src.kind == "entry":
         zoo.verify(src.weights, src.card.get("sha256"), str(source))
@@ -204,4 +210,10 @@ def write_entry(source, out_dir, name=None, metrics=None, command=None, overwrit
             card["projector_sha256"] = zoo.sha256(os.path.join(tmp, zoo.PROJECTOR_FILE))
         write_json(os.path.join(tmp, zoo.CARD_FILE), card)
         zoo.load(tmp)  # the entry must load (sha256 and architecture checked) before it is kept
+        if measure:
+            from sslzoo.export.measure import measure_metrics
+
+            card["metrics"], card["metrics_source"], card["metrics_detail"] = measure_metrics(
+                tmp, card["config"], name=name, data_dir=data_dir)
+            write_json(os.path.join(tmp, zoo.CARD_FILE), card)
     return os.path.abspath(target)

@@ -56,7 +56,8 @@ def export(cfg=None, **overrides):
         entry_path = entry_lib.write_entry(
             cfg.source, cfg.output_dir, name=name, metrics=metrics, command=cfg.command or None,
             overwrite=cfg.overwrite,
-            metrics_source=f"--metrics_json={cfg.metrics_json}" if metrics else None)
+            metrics_source=f"--metrics_json={cfg.metrics_json}" if metrics else None,
+            measure=cfg.measure, data_dir=cfg.data_dir or None)
         logging.info("wrote the zoo entry %s", entry_path)
     if kind == "finetune":
         model, output = savedmodel.load_finetune_model(os.path.expanduser(cfg.source)), "logits"

@@ -158,3 +158,24 @@ def test_bad_sources_are_clear_errors(tmp_path):
     with pytest.raises(ConfigError, match="--source is required"):
         export(output_dir=str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
+
+
+def test_measure_takes_the_card_metrics_from_sslzoo_finetune(tiny_run, tfds_dir, tmp_path):
+    """--measure: the card's metrics are sslzoo-finetune's linear and knn top-1 on the written
+    weights (digits train -> test), and the card names the commands."""
+    from sslzoo.finetune import finetune
+
+    path = write_entry(tiny_run, str(tmp_path / "weights"), measure=True)
+    card = json.loads(open(os.path.join(path, "card.json")).read())
+    linear, knn = card["metrics"]["linear_top1"], card["metrics"]["knn_top1"]
+    assert 0.1 < linear <= 1 and 0.1 < knn <= 1
+    assert card["metrics_detail"]["knn"]["knn"]["20"] == knn
+    assert card["metrics_source"] == (
+        f"sslzoo-finetune --init_from={NAME} --mode=linear --dataset=digits --train_split=train "
+        f"--test_split=test --seed=0 ; sslzoo-finetune --init_from={NAME} --mode=knn "
+        "--dataset=digits --train_split=train --test_split=test --seed=0")
+    again = finetune(init_from=path, mode="knn", data_dir=tfds_dir, verbose=0,
+                     output_dir=str(tmp_path / "knn"))
+    assert again["top1"]["test"] == knn  # knn is deterministic: the same file, the same figure
+    with pytest.raises(ConfigError, match="not both"):
+        write_entry(tiny_run, str(tmp_path / "w2"), metrics={"linear_top1": 1.0}, measure=True)

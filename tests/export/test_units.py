@@ -64,6 +64,10 @@ def test_metrics_json_and_config_errors(tmp_path):
         read_metrics_json(str(tmp_path / "missing.json"))
     with pytest.raises(ConfigError, match="--output_dir is required"):
         ExportConfig(source="x")
+    with pytest.raises(ConfigError, match="--measure and --metrics_json"):
+        ExportConfig(source="x", output_dir="o", measure=True, metrics_json=str(good))
+    with pytest.raises(ConfigError, match="--noentry"):
+        ExportConfig(source="x", output_dir="o", measure=True, entry=False)
 
 
 def test_atomic_dir_replaces_only_with_overwrite_and_cleans_up(tmp_path):
