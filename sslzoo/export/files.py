@@ -5,25 +5,7 @@ import shutil
 import tempfile
 
 from sslzoo.errors import ConfigError
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def publish_modes(path):
-    """Give ``path`` (a file, or a folder and everything in it) the permissions a normal write
-    would have: temporary files and folders are private (0600 / 0700) until renamed."""
-    mask = _umask()
-    if os.path.isfile(path):
-        os.chmod(path, 0o666 & ~mask)
-        return
-    for root, dirs, files in os.walk(path):
-        os.chmod(root, 0o777 & ~mask)
-        for f in files:
-            os.chmod(os.path.join(root, f), 0o666 & ~mask)
+from sslzoo.utils.io import publish_modes
 
 
 def check_free(path, overwrite, what):

@@ -5,6 +5,25 @@ import os
 import tempfile
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def publish_modes(path):
+    """Give ``path`` (a file, or a folder and everything in it) the permissions a normal write
+    would have: temporary files and folders are private (0600 / 0700) until renamed."""
+    mask = _umask()
+    if os.path.isfile(path):
+        os.chmod(path, 0o666 & ~mask)
+        return
+    for root, dirs, files in os.walk(path):
+        os.chmod(root, 0o777 & ~mask)
+        for f in files:
+            os.chmod(os.path.join(root, f), 0o666 & ~mask)
+
+
 @contextlib.contextmanager
 def atomic_path(path, suffix=""):
     """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically."""
@@ -16,6 +35,7 @@ def atomic_path(path, suffix=""):
         yield tmp
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        publish_modes(tmp)  # mkstemp made it 0600
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
