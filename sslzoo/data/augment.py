@@ -1,4 +1,4 @@
-"""Two-view augmentation ("views") built from keras-cv layers.
+"""Two-view augmentation ("views") and DINO's multi-crop, built from keras-cv layers.
 
 A recipe follows SimCLR / MoCo v2 (Chen et al. 2020) in torchvision terms:
 
@@ -127,7 +127,11 @@ class TwoViews(keras.layers.Layer):
         self.recipe = recipe if isinstance(recipe, str) else None
         self._recipe = get_recipe(recipe)
         self.image_size = int(image_size)
-        self.views = [view_pipeline(self._recipe, self.image_size, v) for v in (0, 1)]
+        self.views = self.pipelines()
+
+    def pipelines(self):
+        """One list of layers per view (``view_pipeline``), in output order."""
+        return [view_pipeline(self._recipe, self.image_size, v) for v in (0, 1)]
 
     def call(self, images, training=True):
         x = tf.cast(images, "float32")
@@ -145,3 +149,40 @@ class TwoViews(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "recipe": self.recipe, "image_size": self.image_size}
+
+
+class MultiCrop(TwoViews):
+    """Multi-crop (SwAV, Caron et al. 2020; DINO, arXiv 2104.14294): images (N, S, S, 3) → the
+    two global views at ``image_size`` followed by ``local_crops`` local crops at
+    ``local_size`` (float32, [0, 255]).
+
+    Global views follow ``recipe`` (views 0 and 1: DINO's asymmetric blur and solarisation)
+    with crop area ``global_scale``; local crops take the recipe's flip, jitter and grayscale,
+    crop area ``local_scale``, blur with p = ``local_blur`` (only above 64 px, as for every
+    view) and no solarisation, as in DINO's ``DataAugmentationDINO``. Paper defaults at 224 px:
+    global (0.4, 1), 8 local crops of 96 px at (0.05, 0.4).
+    """
+
+    def __init__(self, recipe="byol", image_size=32, local_crops=8, local_size=14,
+                 global_scale=(0.4, 1.0), local_scale=(0.05, 0.4), local_blur=0.5, **kwargs):
+        self.local_crops, self.local_size = int(local_crops), int(local_size)
+        self.global_scale, self.local_scale = tuple(global_scale), tuple(local_scale)
+        self.local_blur = float(local_blur)
+        super().__init__(recipe, image_size, **kwargs)
+
+    def pipelines(self):
+        r = self._recipe
+        glob = dataclasses.replace(r, crop_scale=self.global_scale)
+        loc = dataclasses.replace(r, crop_scale=self.local_scale, blur=(self.local_blur,) * 2,
+                                  solarize=(0.0, 0.0))
+        return ([view_pipeline(glob, self.image_size, v) for v in (0, 1)] +
+                [view_pipeline(loc, self.local_size) for _ in range(self.local_crops)])
+
+    def compute_output_shape(self, input_shape):
+        local = (input_shape[0], self.local_size, self.local_size, 3)
+        return super().compute_output_shape(input_shape) + (local,) * self.local_crops
+
+    def get_config(self):
+        return {**super().get_config(), "local_crops": self.local_crops,
+                "local_size": self.local_size, "global_scale": self.global_scale,
+                "local_scale": self.local_scale, "local_blur": self.local_blur}

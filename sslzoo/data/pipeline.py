@@ -11,8 +11,9 @@ def _cacheable(data):
 
 
 def ssl_batches(data, batch_size, views=None, seed=0):
-    """Shuffled, batched (images, labels) with ``drop_remainder``; ``views`` maps images to
-    (view1, view2) inside tf.data (else the model augments inside its train step). Under
+    """Shuffled, batched (images, labels) with ``drop_remainder``; ``views`` (the model's
+    ``view_layer()``) maps images to (view1, view2) inside tf.data, or to the two global views
+    and the local crops with multi-crop (else the model augments inside its train step). Under
     multi-worker training each worker takes its share of every global batch (DATA sharding)."""
     if batch_size > data.num_examples:
         raise ConfigError(f"batch_size {batch_size} is larger than the {data.num_examples} "

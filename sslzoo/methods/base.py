@@ -29,6 +29,13 @@ State a step must update once, after the optimizer (queues, centres), is compute
 per step and ``after_update`` once). Schedules over the run (EMA momentum, warm-ups) read
 ``total_steps`` and ``steps_per_epoch``, which the pretraining code sets with
 ``set_training_length`` before ``fit``; 0 means unknown.
+
+Multi-crop: a method whose ``local_crops`` L is > 0 (DINO's hparam) gets 2 + L views from
+``view_layer`` (the two global views, then L smaller local crops of ``local_size`` px); the
+step runs the local crops, concatenated, through the backbone (``local_encoder``: its layers
+on an input of the local size) and the projector only, and hands their projections (L·N rows,
+crop-major) to ``ssl_loss`` as ``out["local_proj"]``. Everything else (probe, CRR taps,
+collapse_std, teachers) sees only the two global views. With L = 0 nothing of this runs.
 """
 import math
 import threading
@@ -57,6 +64,8 @@ class SSLMethod(keras.Model):
     collapse_threshold = 0.1  # warn when collapse_std < collapse_threshold / √D
     total_steps = 0  # run length for schedules (set_training_length); 0 = unknown
     steps_per_epoch = 0
+    local_crops = 0  # multi-crop: local crops besides the two global views (see view_layer)
+    local_size = 0  # their side in pixels
 
     def __init__(self, backbone, num_classes=None, image_size=None, augment_in_step=False,
                  taps=DEFAULT_TAPS, crr_every=1, crr_eps=0.5, crr_normalize=True, **hparams):
@@ -82,10 +91,12 @@ class SSLMethod(keras.Model):
         self.crr_every = int(crr_every)
         self.monitors = {t: CRRMonitor(crr_every, crr_eps, normalize=crr_normalize,
                                        name=f"crr_{t}") for t in self.taps}
-        self.views = TwoViews(self.recipe, self.image_size) if augment_in_step else None
+        self.views = self.view_layer() if augment_in_step else None
         self._deferred = threading.local()  # per replica thread; not tracked
         with synchronized_bn(self.sync_bn):  # the heads' BN follows the backbone's
             self.build_heads()
+        if self.local_crops:
+            self.local_encoder = local_encoder(backbone, self.local_size)
         self.probe = (keras.layers.Dense(num_classes, dtype="float32", name="probe")
                       if num_classes else None)
         self.loss_tracker = keras.metrics.Mean(name="loss")
@@ -114,6 +125,11 @@ class SSLMethod(keras.Model):
 
     def after_update(self):
         """State updates after the optimizer step (EMA teachers, queues, centres)."""
+
+    def view_layer(self):
+        """The layer that makes this method's training views from a batch of images (used
+        in tf.data, or in the step with ``augment_in_step``): two views of ``recipe``."""
+        return TwoViews(self.recipe, self.image_size)
 
     # ----- helpers for methods with state and schedules -------------------------------------
     def set_training_length(self, total_steps, steps_per_epoch=0):
@@ -192,14 +208,26 @@ class SSLMethod(keras.Model):
         self.monitor(out, training)
         return out
 
+    def forward_local(self, crops, training=True):
+        """Projector outputs (L·N rows, crop-major) of the local crops, a list of L (N, s, s, 3)
+        batches run through the backbone together at their own size."""
+        pooled = self.local_encoder(ops.concatenate(crops, 0), training=training)
+        return self.projector(pooled, training=training)
+
     def monitor(self, out, training):
         """Run the CRR monitors on the tapped features (identity; measures when training)."""
         for tap, mon in self.monitors.items():
             mon(out[tap], training=training)
 
     def make_views(self, x):
+        """The 2 + ``local_crops`` views of a batch: given as a tuple, or made from raw
+        images."""
         if isinstance(x, (tuple, list)):
-            return x[0], x[1]
+            if len(x) != 2 + self.local_crops:
+                raise ValueError(f"{self.method} expects {2 + self.local_crops} views (2 global"
+                                 f" + {self.local_crops} local crops) per batch, got {len(x)}; "
+                                 "make them with the model's view_layer()")
+            return tuple(x)
         if self.views is None:
             raise ValueError("got raw images but the model was built with augment_in_step="
                              "False; feed (view1, view2) pairs or build with augment_in_step")
@@ -216,10 +244,12 @@ class SSLMethod(keras.Model):
 
     def train_step(self, data):
         x, y = data if isinstance(data, tuple) and len(data) == 2 else (data, None)
-        v1, v2 = self.make_views(x)
+        v1, v2, *local = self.make_views(x)
         n = ops.shape(v1)[0]
         with tf.GradientTape() as tape:
             out = self.forward(ops.concatenate([v1, v2], 0), training=True)
+            if local:
+                out["local_proj"] = self.forward_local(local)
             loss = self.ssl_loss(out, n)
         lr = ops.convert_to_tensor(self.optimizer.learning_rate)  # the rate this step uses
         self.apply_loss(tape, loss, self.ssl_trainable_variables, self.optimizer)
@@ -279,6 +309,15 @@ class SSLMethod(keras.Model):
         return {"method": self.method, "backbone": self.backbone.name,
                 "image_size": self.image_size, "num_classes": self.num_classes,
                 "taps": list(self.taps), "crr_every": self.crr_every, **self.hparams}
+
+
+def local_encoder(backbone, size):
+    """``backbone``'s layers (shared weights) on an input of ``size`` px (a functional
+    backbone only accepts its build size); global average pooling gives features of the
+    same width at any size."""
+    net = keras.models.clone_model(backbone, clone_function=lambda layer: layer,
+                                   input_tensors=keras.Input((size, size, 3), name="local_images"))
+    return keras.Model(net.inputs, net.outputs, name=f"{backbone.name}_local")
 
 
 def skip_symbolic_build(model):

@@ -18,7 +18,6 @@ from absl import logging
 from sslzoo import data as sdata
 from sslzoo import methods, zoo
 from sslzoo.crr.callback import CRRCallback, load_history
-from sslzoo.data.augment import TwoViews
 from sslzoo.data.pipeline import ssl_batches
 from sslzoo.errors import ConfigError, TrainingError
 from sslzoo.eval.linear import evaluate_backbone
@@ -145,7 +144,8 @@ def pretrain(cfg=None, callbacks=(), **overrides):
         model.compile(optimizer)
         model.build_all()
     ckpt_dir = prepare_run_dir(cfg, run_dir)  # after every check that can fail on bad flags
-    views = TwoViews(model.recipe, train.image_size) if cfg.augment_on == "data" else None
+    ssl_model = getattr(model, "ssl_model", model)  # UMM wraps the method
+    views = ssl_model.view_layer() if cfg.augment_on == "data" else None
     batches = ssl_batches(train, cfg.batch_size, views, seed=cfg.seed)
 
     nan_guard = cb.NaNGuard()
@@ -177,8 +177,7 @@ def pretrain(cfg=None, callbacks=(), **overrides):
             f"training stopped. The last good checkpoint is kept: {last}. Lower "
             "--learning_rate or use --mixed_precision=float32, then rerun with --resume.")
     io.save_weights(model.backbone, os.path.join(cfg.output_dir, zoo.BACKBONE_FILE))
-    io.save_weights(getattr(model, "ssl_model", model).projector,
-                    os.path.join(cfg.output_dir, zoo.PROJECTOR_FILE))
+    io.save_weights(ssl_model.projector, os.path.join(cfg.output_dir, zoo.PROJECTOR_FILE))
 
     summary = {"output_dir": cfg.output_dir, "method": cfg.method, "backbone": cfg.backbone,
                "dataset": cfg.dataset, "image_size": train.image_size,

@@ -20,6 +20,9 @@ it costs two late-part passes plus one early-part pass when the early part is fr
 features are computed once, in inference mode, and reused by both steps). Every UMM term is
 computed in float32. The wrapped model's CRR monitors run in the outer step, so
 ``crr/<tap>/delta_r`` shows the last layer's ΔR recover.
+
+Multi-crop (DINO's ``local_crops`` > 0) is refused with a ConfigError: the bi-level step runs
+the two global views through the split encoders only.
 """
 import keras
 import tensorflow as tf
@@ -84,6 +87,10 @@ class UMM(keras.Model):
             raise ConfigError("this model is already wrapped in UMM; wrap the SSL model once")
         if not isinstance(model, SSLMethod):
             raise ConfigError(f"UMM wraps an sslzoo SSL model, got {type(model).__name__}")
+        if model.local_crops:
+            raise ConfigError(f"UMM does not support multi-crop ({model.method} with "
+                              f"local_crops={model.local_crops}): set --hparams=local_crops=0 "
+                              "or drop --umm")
         for name, value in (("beta", beta), ("gamma", gamma), ("early_lr_mult", early_lr_mult)):
             if not value >= 0:
                 raise ConfigError(f"UMM {name} must be >= 0, got {value}")
