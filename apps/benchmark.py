@@ -1,8 +1,13 @@
 """Train-step benchmark: sslzoo vs a plain Keras step, CRR and UMM overheads, the input
 pipeline, MFU and peak memory. Writes benchmark.json and benchmark.md and prints the table.
 
+With --scaling it runs the scaling study instead (sslzoo.bench.scaling): the ΔR cost over a
+grid of batch sizes and feature widths with its log-log slopes, and the step time (CRR on and
+off) per batch size. It writes scaling.json and scaling.md and prints the tables.
+
     sslzoo-benchmark                                   # SimCLR, resnet18, batch 128, 32 px
     sslzoo-benchmark --backbone=resnet_tiny --batch_size=16 --steps=2 --warmup=1 --repeats=1
+    sslzoo-benchmark --scaling                         # batches 64..1024 × widths 128..2048
 """
 import os
 import sys
@@ -29,37 +34,88 @@ flags.DEFINE_bool("probe", True, "Give the sslzoo models the online linear probe
                   "on labelled data does (--noprobe: without it).")
 flags.DEFINE_string("data_dir", "", "TFDS data folder for digits (empty: the TFDS default).")
 flags.DEFINE_integer("seed", 0, "Random seed.")
-flags.DEFINE_string("output_dir", "", "Output folder; empty = runs/benchmark_<time>.")
+flags.DEFINE_string("output_dir", "", "Output folder; empty = runs/benchmark_<time> "
+                    "(runs/scaling_<time> with --scaling).")
+flags.DEFINE_bool("scaling", False, "Run the scaling study (ΔR cost and step time vs batch "
+                  "size and width) instead of the benchmark; writes scaling.json/.md.")
+flags.DEFINE_string("scaling_backbone", "resnet_tiny", "Backbone of the scaling study's step "
+                    "times (--method, --image_size, --probe, --mixed_precision apply).")
+flags.DEFINE_list("scaling_batches", ["64", "128", "256", "512", "1024"],
+                  "Batch sizes (images; 2 views each) of the scaling study.")
+flags.DEFINE_list("scaling_widths", ["128", "256", "512", "1024", "2048"],
+                  "Feature widths of the scaling study's ΔR grid.")
+flags.DEFINE_integer("scaling_steps", 3, "Timed train steps per run in the scaling study.",
+                     lower_bound=1)
+flags.DEFINE_integer("scaling_warmup", 2, "Untimed steps before them in every run.",
+                     lower_bound=1)
+flags.DEFINE_integer("scaling_repeats", 3, "Alternating CRR-on/off runs per batch size.",
+                     lower_bound=1)
+flags.DEFINE_integer("scaling_delta_r_repeats", 7, "Timed ΔR measurements per grid cell (and "
+                     "per batch for the taps), after 2 untimed ones; medians.", lower_bound=1)
 FLAGS = flags.FLAGS
+
+
+def _positive_ints(values):
+    try:
+        return all(int(v) >= 1 for v in values)
+    except ValueError:
+        return False
+
+
+for _name in ("scaling_batches", "scaling_widths"):
+    flags.register_validator(_name, _positive_ints, f"--{_name} takes comma-separated "
+                             "integers >= 1")
+
+
+def scaling_study():
+    """(result, Markdown) of the scaling study from the flags."""
+    from sslzoo.bench.scaling import markdown, run_scaling
+
+    result = run_scaling(
+        method=FLAGS.method, backbone=FLAGS.scaling_backbone,
+        batches=[int(v) for v in FLAGS.scaling_batches],
+        widths=[int(v) for v in FLAGS.scaling_widths], steps=FLAGS.scaling_steps,
+        warmup=FLAGS.scaling_warmup, repeats=FLAGS.scaling_repeats,
+        delta_r_repeats=FLAGS.scaling_delta_r_repeats, image_size=FLAGS.image_size,
+        precision=FLAGS.mixed_precision, probe=FLAGS.probe, seed=FLAGS.seed)
+    return result, markdown(result)
+
+
+def overhead_benchmark():
+    """(result, Markdown) of the overhead benchmark from the flags."""
+    from sslzoo.bench.report import markdown
+    from sslzoo.bench.run import run_benchmark
+
+    result = run_benchmark(
+        method=FLAGS.method, backbone=FLAGS.backbone, batch_size=FLAGS.batch_size,
+        steps=FLAGS.steps, warmup=FLAGS.warmup, repeats=FLAGS.repeats,
+        image_size=FLAGS.image_size, precision=FLAGS.mixed_precision,
+        probe=FLAGS.probe, umm={"early_lr_mult": FLAGS.umm_early_lr_mult},
+        data_dir=FLAGS.data_dir or None, seed=FLAGS.seed)
+    return result, markdown(result)
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from sslzoo.bench.report import markdown
-    from sslzoo.bench.run import run_benchmark
     from sslzoo.errors import SSLZooError
     from sslzoo.utils import io
     from sslzoo.utils.logs import quiet_tfds
 
     quiet_tfds()
-    out = FLAGS.output_dir or f"runs/benchmark_{time.strftime('%Y%m%d-%H%M%S')}"
+    kind = "scaling" if FLAGS.scaling else "benchmark"
+    out = FLAGS.output_dir or f"runs/{kind}_{time.strftime('%Y%m%d-%H%M%S')}"
     try:
-        result = run_benchmark(
-            method=FLAGS.method, backbone=FLAGS.backbone, batch_size=FLAGS.batch_size,
-            steps=FLAGS.steps, warmup=FLAGS.warmup, repeats=FLAGS.repeats,
-            image_size=FLAGS.image_size, precision=FLAGS.mixed_precision,
-            probe=FLAGS.probe, umm={"early_lr_mult": FLAGS.umm_early_lr_mult},
-            data_dir=FLAGS.data_dir or None, seed=FLAGS.seed)
+        result, table = scaling_study() if FLAGS.scaling else overhead_benchmark()
     except SSLZooError as e:
         logging.error("%s", e)
         print(f"error: {e}", file=sys.stderr)
         return 2
-    table = markdown(result)
-    io.write_json(os.path.join(out, "benchmark.json"), result)
-    io.write_text(os.path.join(out, "benchmark.md"), table)
+    paths = [os.path.join(out, f"{kind}.json"), os.path.join(out, f"{kind}.md")]
+    io.write_json(paths[0], result)
+    io.write_text(paths[1], table)
     print(table)
-    print(f"written: {os.path.join(out, 'benchmark.json')}, {os.path.join(out, 'benchmark.md')}")
+    print(f"written: {paths[0]}, {paths[1]}")
     return 0
 
 

@@ -29,6 +29,13 @@ def _fmt(v, digits=3):
     return str(v)
 
 
+def machine_line(m):
+    """One sentence naming the machine of a ``machine.describe`` dict."""
+    return (f"Machine: {m['cpu']}, {m['cpu_cores']} cores ({m['usable_cores']} usable), "
+            f"device {m['device']}, TensorFlow {m['tensorflow']}, Keras {m['keras']}, "
+            f"precision {m['precision']}.")
+
+
 def markdown(result):
     """A Markdown page: the figures, the targets (met / not met), the machine, the settings."""
     m, s = result["machine"], result["settings"]
@@ -45,10 +52,7 @@ def markdown(result):
          f"{result['peak_flops_dtype']})", result["mfu"], 4),
         (f"peak memory, MB ({result['memory_kind']})", result["peak_memory_mb"], 1),
     ]
-    lines = [f"# sslzoo benchmark: {s['method']} / {s['backbone']}", "",
-             f"Machine: {m['cpu']}, {m['cpu_cores']} cores ({m['usable_cores']} usable), "
-             f"device {m['device']}, TensorFlow {m['tensorflow']}, Keras {m['keras']}, "
-             f"precision {m['precision']}.", "",
+    lines = [f"# sslzoo benchmark: {s['method']} / {s['backbone']}", "", machine_line(m), "",
              f"Settings: batch {s['batch_size']} images ({s['views_per_step']} views) of "
              f"{s['image_size']} px, {s['steps']} timed steps after {s['warmup']} warmup, "
              f"{s['repeats']} alternating repeats (medians), optimizer {s['optimizer']}, "

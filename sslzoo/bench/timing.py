@@ -6,6 +6,8 @@ turns the step's logs into Python numbers before ``on_train_batch_end``, which w
 step's results, so asynchronous devices are timed too. The warmup steps (the first one traces
 the step function) are discarded and the median of the rest is returned.
 
+``time_call`` times one call of a function (a ``tf.function``), waiting for its results.
+
 ``alternate`` measures several configurations round-robin in one process (A, B, C, A, B, C,
 ...), so that slow drifts of a shared machine hit all of them alike, and reports medians.
 """
@@ -65,6 +67,14 @@ def step_times(model, data, steps, warmup=3):
 def time_steps(model, data, steps, warmup=3):
     """The median seconds of one train step (see ``step_times``)."""
     return statistics.median(step_times(model, data, steps, warmup))
+
+
+def time_call(fn, *args):
+    """Wall-clock seconds of one call ``fn(*args)``, including the wait for its results (they
+    are copied to NumPy, which waits for an asynchronous device)."""
+    t = time.perf_counter()
+    tf.nest.map_structure(np.asarray, fn(*args))
+    return time.perf_counter() - t
 
 
 def alternate(measures, repeats=3):

@@ -112,13 +112,15 @@ class CRRMonitor(keras.layers.Layer):
         return x
 
     def global_batch(self, x):
-        """Float32, stop-gradient features of every replica's batch (pooled first when the
-        measurement pools); the ``pairs`` order [all view 1; all view 2] is kept."""
+        """Float32, stop-gradient features of every replica's batch, pooled first when the
+        measurement pools (so the finite check and the gather touch (m, C), not the map: a
+        NaN or Inf anywhere in the map still reaches the mean); the ``pairs`` order
+        [all view 1; all view 2] is kept."""
         x = ops.cast(ops.stop_gradient(x), "float32")
-        if num_replicas() == 1:
-            return x
         if len(x.shape) == 4 and (self.fmap == "pool" or self.partition == "kmeans"):
             x = ops.mean(x, axis=(1, 2))
+        if num_replicas() == 1:
+            return x
         if self.partition != "pairs":
             return all_gather(x)
         n = ops.shape(x)[0] // 2

@@ -100,3 +100,15 @@ def test_runs_under_mixed_precision_with_float32_statistics(policy):
         assert mon.delta_r.value.dtype == "float32" and float(mon.delta_r.value) > 0
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_nonfinite_anywhere_in_a_conv_map_is_caught_after_pooling():
+    mon = CRRMonitor()
+    maps = np.random.default_rng(4).normal(size=(8, 3, 3, 5)).astype("float32")
+    mon(maps, training=True)
+    good = float(mon.delta_r.value)
+    for bad_value in (np.nan, np.inf):
+        bad = maps.copy()
+        bad[1, 2, 0, 3] = bad_value  # one location of one channel of one sample
+        mon(bad, training=True)
+    assert float(mon.delta_r.value) == good and int(mon.nonfinite.value) == 2
