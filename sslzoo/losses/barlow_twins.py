@@ -7,29 +7,33 @@ from sslzoo.losses.common import check_same_shape, f32
 BN_EPS = 1e-5
 
 
-def _standardise(z):
-    """Non-affine batch norm: zero mean, unit biased variance per dimension over the batch."""
-    mean = ops.mean(z, axis=0, keepdims=True)
-    var = ops.mean(ops.square(z - mean), axis=0, keepdims=True)
-    return (z - mean) / ops.sqrt(var + BN_EPS)
-
-
-def barlow_twins_loss(z1, z2, lambda_=0.0051):
+def barlow_twins_loss(z1, z2, lambda_=0.0051, all_sum=None):
     """L = Σ_i (1 − C_ii)² + λ Σ_i Σ_{j≠i} C_ij²,  C = z̃1ᵀ z̃2 / N,
 
     with z̃ the (N, D) embeddings standardised over the batch (biased variance, eps 1e-5), so
     C is the (D, D) cross-correlation matrix. λ ≥ 0 (0 keeps only the invariance term).
     N must be at least 2 (a batch of one has no variance).
+
+    Across replicas: pass ``all_sum=sslzoo.utils.replicas.all_sum``. z1, z2 are then this
+    replica's rows, the means, variances and C are summed over the replicas (two all-reduces:
+    the row count and sums, then the squared deviations and the D × D cross products), and
+    every replica returns the global batch's loss.
     """
     if not lambda_ >= 0:
         raise ConfigError(f"lambda_ must be >= 0, got {lambda_!r}")
     check_same_shape(z1, z2)
     n = tuple(z1.shape)[0]
-    if n is not None and n < 2:
+    if all_sum is None and n is not None and n < 2:
         raise ConfigError(f"barlow_twins_loss needs a batch of at least 2, got N={n}")
+    total = all_sum or (lambda x: x)
     z1, z2 = f32(z1, z2)
-    n = ops.cast(ops.shape(z1)[0], "float32")
-    c = ops.matmul(ops.transpose(_standardise(z1)), _standardise(z2)) / n
+    n, s1, s2 = total((ops.cast(ops.shape(z1)[0], "float32"), ops.sum(z1, axis=0),
+                       ops.sum(z2, axis=0)))
+    z1, z2 = z1 - s1 / n, z2 - s2 / n
+    ss1, ss2, cross = total((ops.sum(ops.square(z1), axis=0), ops.sum(ops.square(z2), axis=0),
+                             ops.matmul(ops.transpose(z1), z2)))
+    # Standardising after the product: C_ij = Σ_n z1_ni z2_nj / (N σ1_i σ2_j).
+    c = cross / (n * ops.outer(ops.sqrt(ss1 / n + BN_EPS), ops.sqrt(ss2 / n + BN_EPS)))
     eye = ops.eye(ops.shape(c)[0], dtype="float32")
     on_diag = ops.sum(ops.square(1.0 - ops.diagonal(c)))
     off_diag = ops.sum(ops.square(c) * (1.0 - eye))  # masked, not sum − diag: no cancellation

@@ -30,19 +30,33 @@ def sinkhorn_knopp(scores, epsilon=0.05, iterations=3):
     return ops.stop_gradient(q * n)
 
 
-def swav_loss(scores1, scores2, temperature=0.1, sinkhorn_iterations=3, epsilon=0.05):
+def swav_loss(scores1, scores2, temperature=0.1, sinkhorn_iterations=3, epsilon=0.05,
+              all_scores1=None, all_scores2=None, offset=0):
     """L = −½ [ 1/N Σ_n Σ_k q2_nk log p1_nk + 1/N Σ_n Σ_k q1_nk log p2_nk ],
 
     where p_v = softmax(scores_v / τ) and q_v = sinkhorn_knopp(scores_v, ε, iterations): each
     view predicts the other view's codes. scores1, scores2: (N, K) prototype scores.
+
+    Across replicas: ``all_scores1``, ``all_scores2`` (N_g, K) are the global batch's scores
+    and scores1, scores2 its rows [offset, offset + N). Sinkhorn-Knopp then runs over the
+    global batch and the local rows take their rows of its codes, so the replicas' losses
+    average to the global loss (the codes carry no gradient).
     """
     check_positive("temperature", temperature)
     check_same_shape(scores1, scores2, ("scores1", "scores2"))
     scores1, scores2 = f32(scores1, scores2)
-    q1 = sinkhorn_knopp(scores1, epsilon, sinkhorn_iterations)
-    q2 = sinkhorn_knopp(scores2, epsilon, sinkhorn_iterations)
+    if all_scores1 is None:
+        all_scores1, all_scores2 = scores1, scores2
+    n = ops.shape(scores1)[0]
+    q1 = replica_rows(sinkhorn_knopp(all_scores1, epsilon, sinkhorn_iterations), offset, n)
+    q2 = replica_rows(sinkhorn_knopp(all_scores2, epsilon, sinkhorn_iterations), offset, n)
     logp1 = ops.log_softmax(scores1 / temperature, axis=1)
     logp2 = ops.log_softmax(scores2 / temperature, axis=1)
     ce12 = -ops.mean(ops.sum(q2 * logp1, axis=1))
     ce21 = -ops.mean(ops.sum(q1 * logp2, axis=1))
     return 0.5 * (ce12 + ce21)
+
+
+def replica_rows(x, offset, n):
+    """Rows [offset, offset + n) of ``x``: a replica's share of a gathered (N_g, K) array."""
+    return ops.slice(x, [ops.cast(offset, "int32"), 0], [n, ops.shape(x)[1]])

@@ -1,6 +1,7 @@
 """Barlow Twins (Zbontar, Jing, Misra, LeCun & Deny 2021, arXiv 2103.03230)."""
 from sslzoo.losses import barlow_twins_loss
 from sslzoo.methods.base import SSLMethod
+from sslzoo.utils.replicas import all_sum
 
 
 class BarlowTwins(SSLMethod):
@@ -12,6 +13,10 @@ class BarlowTwins(SSLMethod):
     Paper defaults: projector 3 × Linear(8192), BN and ReLU after the first two, λ = 5.1e-3,
     LARS with lr 0.2 × batch/256 and weight decay 1.5e-6 (the paper's separate bias/BN lr
     0.0048 is not used; LARS exempts them from adaptation and decay), BYOL's augmentation.
+
+    Under a distribution strategy the standardisation and C are the global batch's (their
+    sums are all-reduced, as in the official code's ``all_reduce(c)``): every replica computes
+    the same loss, and the all-reduce's gradient sums the replicas' upstream gradients.
     """
 
     method = "barlow_twins"
@@ -23,4 +28,4 @@ class BarlowTwins(SSLMethod):
 
     def ssl_loss(self, out, n):
         z = out["proj"]
-        return barlow_twins_loss(z[:n], z[n:], lambda_=self.hparams["lambda_"])
+        return barlow_twins_loss(z[:n], z[n:], lambda_=self.hparams["lambda_"], all_sum=all_sum)

@@ -3,9 +3,11 @@ from keras import ops
 
 from sslzoo.losses import sinkhorn_knopp, swav_loss
 from sslzoo.losses.common import f32, l2_normalize
+from sslzoo.losses.swav import replica_rows
 from sslzoo.methods.base import SSLMethod
 from sslzoo.methods.heads import Prototypes, mlp
-from sslzoo.methods.state import Queue, all_gather
+from sslzoo.methods.state import Queue
+from sslzoo.utils.replicas import all_gather, row_offset
 
 
 class SwAV(SSLMethod):
@@ -24,7 +26,12 @@ class SwAV(SSLMethod):
     Paper defaults: projector d → 2048 → 128 (BN, ReLU), 3000 prototypes, τ = 0.1, ε = 0.05,
     LARS with lr 4.8 at batch 4096 (0.3 × batch/256) and weight decay 1e-6, no queue (the
     paper's batch-256 runs use queue_length=3840), SimCLR-style symmetric augmentation.
-    Sinkhorn-Knopp runs on each replica's batch.
+
+    Under a distribution strategy Sinkhorn-Knopp normalises over the global batch, as in the
+    official code (which all-reduces its sums): each replica gathers every replica's scores
+    (without gradient), computes the codes of all of them (after the queue's, which holds the
+    gathered embeddings) and keeps its own rows, so the replicas' losses average to the
+    global loss.
     """
 
     method = "swav"
@@ -52,7 +59,7 @@ class SwAV(SSLMethod):
         s = self.prototypes(z, frozen=frozen)
         if not h["queue_length"]:
             return swav_loss(s[:n], s[n:], h["temperature"], h["sinkhorn_iterations"],
-                             h["epsilon"])
+                             h["epsilon"], self.gather(s[:n]), self.gather(s[n:]), row_offset(n))
         self.defer(embeddings=z)
         use = ops.logical_and(self.queue1.full,
                               self.step() >= self.epochs_to_steps(h["queue_start_epoch"]))
@@ -62,18 +69,26 @@ class SwAV(SSLMethod):
         return -0.5 * (ops.mean(ops.sum(q2 * logp[:n], axis=1)) +
                        ops.mean(ops.sum(q1 * logp[n:], axis=1)))
 
+    @staticmethod
+    def gather(scores):
+        """The global batch's ``scores`` (no gradient: they only feed Sinkhorn-Knopp)."""
+        return all_gather(ops.stop_gradient(scores))
+
     def codes(self, scores, queue, use):
-        """Sinkhorn-Knopp codes of ``scores``, over [queue·C; scores] when ``use``."""
+        """This replica's rows of the Sinkhorn-Knopp codes of the global batch's ``scores``,
+        computed over [queue·C; global scores] when ``use``."""
         h = self.hparams
+        n, everything = ops.shape(scores)[0], self.gather(scores)
 
         def with_queue():
             past = ops.matmul(queue.values, self.prototypes.kernel)
-            q = sinkhorn_knopp(ops.concatenate([past, scores], 0), h["epsilon"],
+            q = sinkhorn_knopp(ops.concatenate([past, everything], 0), h["epsilon"],
                                h["sinkhorn_iterations"])
-            return q[-ops.shape(scores)[0]:]
+            return q[queue.size:]
 
-        return ops.cond(use, with_queue, lambda: sinkhorn_knopp(
-            scores, h["epsilon"], h["sinkhorn_iterations"]))
+        q = ops.cond(use, with_queue, lambda: sinkhorn_knopp(
+            everything, h["epsilon"], h["sinkhorn_iterations"]))
+        return replica_rows(q, row_offset(n), n)
 
     def after_update(self):
         self.prototypes.renormalize()

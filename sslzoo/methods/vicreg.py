@@ -1,6 +1,7 @@
 """VICReg (Bardes, Ponce & LeCun 2021, arXiv 2105.04906)."""
 from sslzoo.losses import vicreg_loss
 from sslzoo.methods.base import SSLMethod
+from sslzoo.utils.replicas import all_sum
 
 
 class VICReg(SSLMethod):
@@ -11,6 +12,10 @@ class VICReg(SSLMethod):
 
     Paper defaults: expander 3 × Linear(8192), BN and ReLU after the first two, λ = μ = 25,
     ν = 1, LARS with lr 0.2 × batch/256 and weight decay 1e-6, BYOL's augmentation.
+
+    Under a distribution strategy all three terms are the global batch's (the row sums and
+    covariance matrices are all-reduced): every replica computes the same loss, and the
+    all-reduce's gradient sums the replicas' upstream gradients.
     """
 
     method = "vicreg"
@@ -23,4 +28,5 @@ class VICReg(SSLMethod):
 
     def ssl_loss(self, out, n):
         z, h = out["proj"], self.hparams
-        return vicreg_loss(z[:n], z[n:], h["sim_weight"], h["var_weight"], h["cov_weight"])
+        return vicreg_loss(z[:n], z[n:], h["sim_weight"], h["var_weight"], h["cov_weight"],
+                           all_sum=all_sum)

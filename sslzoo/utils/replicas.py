@@ -2,7 +2,13 @@
 
 With R replicas of n rows each, replica r holds rows [r·n, (r+1)·n) of the global batch;
 ``all_gather`` returns every replica's rows in that order (gradients flow back to each
-replica's own rows). With one replica, or outside a strategy, everything is the identity.
+replica's own rows) and ``all_sum`` sums over the replicas. With one replica, or outside a
+strategy, everything is the identity.
+
+Both differentiate by summing the upstream gradients over the replicas (TensorFlow's
+``ReplicaContext`` gradients), so a loss that every replica computes identically from gathered
+or summed statistics, divided by R (``per_replica_loss``), gets the one-device gradient once
+the optimizer sums the replicas' gradients.
 """
 import tensorflow as tf
 from keras import ops
@@ -21,6 +27,14 @@ def all_gather(x):
         return x
     # MultiWorkerMirroredStrategy's gather loses the static shape; keep all but the rows.
     return tf.ensure_shape(ctx.all_gather(x, axis=0), [None, *x.shape[1:]])
+
+
+def all_sum(x):
+    """``x`` (a tensor or a nest of them) summed over the replicas, in one batched all-reduce."""
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return x
+    return ctx.all_reduce(tf.distribute.ReduceOp.SUM, x)
 
 
 def row_offset(n):

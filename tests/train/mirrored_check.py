@@ -1,12 +1,12 @@
 """One device vs MirroredStrategy over two logical CPUs, on the same global batch.
 
-Run as ``python -m tests.train.mirrored_check simclr``: logical devices must be set up before
-TensorFlow initialises its devices, and the collectives of two MirroredStrategy instances in
-one process clash, so each method runs in a fresh process. It trains one model on one device
-and one on two replicas, from the same seed, for STEPS steps of the same fixed view pairs (no
-augmentation), SGD, float32, ``sync_bn=True`` (global BatchNorm in the backbone and the heads;
-with per-replica BN the statistics of 8 and of 16 images would differ). It prints one JSON
-line:
+Run as ``python -m tests.train.mirrored_check simclr [byol ...]``: logical devices must be set
+up before TensorFlow initialises its devices, so this runs in a fresh process; the collectives
+of two MirroredStrategy instances in one process clash, so the methods named share one. For
+each it trains one model on one device and one on two replicas, from the same seed, for STEPS
+steps of the same fixed view pairs (no augmentation), SGD, float32, ``sync_bn=True`` (global
+BatchNorm in the backbone and the heads; with per-replica BN the statistics of 8 and of 16
+images would differ). It prints one JSON line per method:
 
     {"method", "loss_single", "loss_mirrored" (per step), "update_rel_err" (after 1 step:
      ‖Δw_mirrored − Δw_single‖ / ‖Δw_single‖ over all trainable weights),
@@ -30,6 +30,15 @@ from sslzoo.train.optim import make_optimizer  # noqa: E402
 
 SIZE, BATCH, STEPS = 16, 16, 2
 HEADS = {"proj_hidden_dim": 32, "proj_dim": 16}
+# BT's and VICReg's losses (~10–30) move the first conv ~10× more than SimCLR's at lr 0.1;
+# at 0.01 their first update is about as large (max |Δw| ≈ 0.1).
+LR = {"barlow_twins": 0.01, "vicreg": 0.01}
+# Per-method heads and schedules. SwAV: few prototypes, never frozen, and a queue of one
+# global batch that is full after step 1, so step 2 computes its codes over [queue; batch].
+EXTRA = {"byol": {"pred_hidden_dim": 32}, "mocov3": {"pred_hidden_dim": 32},
+         "simsiam": {"pred_hidden_dim": 32},
+         "swav": {"num_prototypes": 10, "freeze_prototypes_epochs": 0, "queue_length": BATCH,
+                  "queue_start_epoch": 0}}
 
 
 def fixed_batch():
@@ -55,12 +64,11 @@ class StepLogs(keras.callbacks.Callback):
 
 def train(method, strategy, crr_every):
     keras.utils.set_random_seed(0)
-    extra = {"pred_hidden_dim": 32} if method in ("byol", "mocov3", "simsiam") else {}
     with strategy.scope():
         model = methods.build(method, "resnet_tiny", image_size=SIZE, num_classes=10,
-                              crr_every=crr_every, sync_bn=True, **HEADS, **extra)
+                              crr_every=crr_every, sync_bn=True, **HEADS, **EXTRA.get(method, {}))
         methods.set_training_length(model, STEPS, STEPS)
-        model.compile(make_optimizer("sgd", 0.1, momentum=0.9))
+        model.compile(make_optimizer("sgd", LR.get(method, 0.1), momentum=0.9))
         model.build_all()
     start = [w.numpy().copy() for w in model.weights]
     steps_logs = StepLogs()
@@ -73,10 +81,7 @@ def train(method, strategy, crr_every):
     return start, steps_logs.after_first, trainable, losses, steps_logs.logs[-1]
 
 
-def compare(method, crr_every):
-    single = tf.distribute.OneDeviceStrategy("/cpu:0")
-    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    assert mirrored.num_replicas_in_sync == 2
+def compare(method, crr_every, single, mirrored):
     w0, w1, trainable, loss_1, logs_1 = train(method, single, crr_every)
     _, w2, _, loss_2, logs_2 = train(method, mirrored, crr_every)
     idx = [i for i, t in enumerate(trainable) if t]
@@ -89,6 +94,9 @@ def compare(method, crr_every):
 
 
 if __name__ == "__main__":
-    name = sys.argv[1]
-    # CRR on for SimCLR: its ΔR must be the global batch's on both sides.
-    print(json.dumps(compare(name, crr_every=1 if name == "simclr" else 0)), flush=True)
+    one = tf.distribute.OneDeviceStrategy("/cpu:0")
+    two = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    assert two.num_replicas_in_sync == 2
+    for name in sys.argv[1:]:
+        # CRR on for SimCLR: its ΔR must be the global batch's on both sides.
+        print(json.dumps(compare(name, 1 if name == "simclr" else 0, one, two)), flush=True)

@@ -2,11 +2,15 @@
 multi-worker processes train and the chief alone writes the run.
 
 Mirrored tolerances (float32; observed on 2 CPU cores in brackets): per-step loss rtol 2e-5
-[SimCLR ≤ 1e-6, BYOL ≤ 4e-6]; weights after one step ‖Δw₂ − Δw₁‖/‖Δw₁‖ < 1e-4 [1.3e-5,
-1.6e-5] and max |w₂ − w₁| < 2e-5 over every weight [≤ 3e-6]. Later steps drift further apart
+[SimCLR ≤ 1e-6, BYOL ≤ 4e-6, Barlow Twins step 1 2e-6, VICReg ≤ 3e-6, SwAV ≤ 1.1e-5];
+weights after one step ‖Δw₂ − Δw₁‖/‖Δw₁‖ < 1e-4 [1.3e-5, 1.6e-5, 1.5e-5, 1.2e-5, 2.4e-5] and
+max |w₂ − w₁| < 2e-5 over every weight [≤ 3e-6; SwAV 1.2e-5]. Later steps drift further apart
 (≈1% after two steps here): the update of this tiny network amplifies float32 rounding about
 300-fold per step, on one device too (a 1e-5 change of step 1's learning rate moves step 2's
-update by 0.3%), so only the first update is compared weight by weight.
+update by 0.3%), so only the first update is compared weight by weight. Barlow Twins' step-2
+loss is the most sensitive (that 1e-5 change of the learning rate moves it by 1.7e-5 on one
+device; mirrored 4e-5), so it is compared at rtol 1e-4. Before Barlow Twins, VICReg and SwAV
+used global batch statistics, their step-1 losses differed by 24%, 4% and 1.3%.
 """
 import json
 import os
@@ -21,25 +25,29 @@ import pytest
 from sslzoo import data as sdata
 from tests.apps.conftest import REPO, SMALL, app_cmd
 
-METHODS = ("simclr", "byol")
+# One tests/train/mirrored_check.py process per group, the groups side by side (2 CI cores).
+GROUPS = (("simclr", "barlow_twins", "swav"), ("byol", "vicreg"))
+METHODS = tuple(m for group in GROUPS for m in group)
+LATER_LOSS_RTOL = {"barlow_twins": 1e-4}  # steps after the first; default 2e-5
 
 
 @pytest.fixture(scope="module")
 def mirrored():
-    """{method: result of tests/train/mirrored_check.py}; the processes run side by side."""
+    """{method: result of tests/train/mirrored_check.py}."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
-    procs = {m: subprocess.Popen([sys.executable, "-m", "tests.train.mirrored_check", m],
-                                 cwd=REPO, env=env, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True) for m in METHODS}
+    procs = [subprocess.Popen([sys.executable, "-m", "tests.train.mirrored_check", *group],
+                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for group in GROUPS]
     results = {}
     try:
-        for m, p in procs.items():
-            out, err = p.communicate(timeout=240)
-            lines = [ln for ln in out.splitlines() if ln.startswith("{")]
-            assert p.returncode == 0 and lines, f"{m}: rc {p.returncode}\n{err[-3000:]}"
-            results[m] = json.loads(lines[-1])
+        for group, p in zip(GROUPS, procs):
+            out, err = p.communicate(timeout=400)
+            found = [json.loads(ln) for ln in out.splitlines() if ln.startswith("{")]
+            results.update((r["method"], r) for r in found)
+            assert p.returncode == 0 and len(found) == len(group), (
+                f"{group}: rc {p.returncode}\n{err[-3000:]}")
     finally:
-        for p in procs.values():
+        for p in procs:
             if p.poll() is None:
                 p.kill()
     return results
@@ -48,7 +56,9 @@ def mirrored():
 @pytest.mark.parametrize("method", METHODS)
 def test_mirrored_matches_one_device(mirrored, method):
     r = mirrored[method]
-    np.testing.assert_allclose(r["loss_mirrored"], r["loss_single"], rtol=2e-5)
+    np.testing.assert_allclose(r["loss_mirrored"][0], r["loss_single"][0], rtol=2e-5)
+    np.testing.assert_allclose(r["loss_mirrored"][1:], r["loss_single"][1:],
+                               rtol=LATER_LOSS_RTOL.get(method, 2e-5))
     assert r["update_rel_err"] < 1e-4, r["update_rel_err"]
     assert r["max_abs_diff"] < 2e-5, r["max_abs_diff"]
     single, mirror = r["logs_single"], r["logs_mirrored"]
