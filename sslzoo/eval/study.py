@@ -56,6 +56,21 @@ class StudyConfig(PretrainConfig):
                               "fitted on (keep it disjoint from --split).")
     probe_eval_split: str = _f("test", "Labeled split the per-layer probes are scored on.")
 
+    # The final probe (summary.json, UMM's before/after) follows the per-layer probes' splits.
+    _FINAL_PROBE = (("probe_train_split", "probe_fit_split"),
+                    ("probe_test_split", "probe_eval_split"))
+
+    def __post_init__(self):
+        super().__post_init__()
+        for final, study in self._FINAL_PROBE:
+            default = type(self).__dataclass_fields__[final].default
+            if getattr(self, final) == default:
+                setattr(self, final, getattr(self, study))
+            elif getattr(self, final) != getattr(self, study):
+                raise ConfigError(f"--{final}={getattr(self, final)} differs from "
+                                  f"--{study}={getattr(self, study)}: the study scores every "
+                                  f"probe on one pair of splits; set only --{study}")
+
     def method_hparams(self):
         """``hparams``, plus temperature=0.2 when the method has a temperature not given."""
         from sslzoo import methods

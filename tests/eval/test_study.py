@@ -151,3 +151,16 @@ def test_study_config_works_for_every_method(method):
     if has_t:
         assert StudyConfig(method=method, hparams="temperature=0.5",
                            output_dir="unused").method_hparams() == {"temperature": 0.5}
+
+
+def test_final_probe_follows_the_study_splits():
+    """A validation run (--probe_fit_split/--probe_eval_split) must not score its final probe,
+    nor UMM's before/after probe, on the test split behind the user's back."""
+    from sslzoo.errors import ConfigError
+
+    cfg = StudyConfig(output_dir="x", probe_fit_split="train[200:1000]",
+                      probe_eval_split="train[1000:1200]")
+    assert (cfg.probe_train_split, cfg.probe_test_split) == ("train[200:1000]", "train[1000:1200]")
+    assert StudyConfig(output_dir="x").probe_test_split == "test"
+    with pytest.raises(ConfigError, match="set only --probe_eval_split"):
+        StudyConfig(output_dir="x", probe_eval_split="train[1000:1200]", probe_test_split="test[:9]")
