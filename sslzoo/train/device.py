@@ -55,7 +55,11 @@ def make_strategy(name="default"):
         if not os.environ.get("TF_CONFIG"):
             raise ConfigError("--strategy=multi_worker needs TF_CONFIG describing the cluster "
                               "(see BUILD.md, 'Several workers')")
-        json.loads(os.environ["TF_CONFIG"])
+        try:
+            json.loads(os.environ["TF_CONFIG"])
+        except ValueError as e:
+            raise ConfigError(f"TF_CONFIG is not valid JSON ({e}); it must describe the cluster "
+                              "and this task (see BUILD.md, 'Several workers')") from e
         return tf.distribute.MultiWorkerMirroredStrategy()
     try:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
