@@ -48,8 +48,6 @@ def _pick_side(m, d, side):
         raise unknown_choice("Gram side", side, SIDES)
     if side != "auto":
         return side
-    if m is None or d is None:
-        return "d"
     return "d" if d <= m else "m"
 
 
@@ -62,6 +60,12 @@ def _logdet_i_plus(a, Z, side="auto", weights=None):
     logdet by Sylvester's identity), "auto" the smaller one.
     """
     Z = ops.cast(Z, "float32")
+    if side == "auto" and (Z.shape[-2] is None or Z.shape[-1] is None):
+        # The size is unknown when traced (e.g. a step retraced for a new batch size): pick the
+        # cheaper side when it runs, so the cost stays O(min(m, d)³).
+        m, d = ops.shape(Z)[-2], ops.shape(Z)[-1]
+        return ops.cond(d <= m, lambda: _logdet_i_plus(a, Z, "d", weights),
+                        lambda: _logdet_i_plus(a, Z, "m", weights))
     side = _pick_side(Z.shape[-2], Z.shape[-1], side)
     if weights is not None:
         weights = ops.cast(weights, "float32")

@@ -195,6 +195,20 @@ def test_d_side_and_m_side_agree(m, d):
         _logdet_i_plus(1.0, Z, "x")
 
 
+def test_unknown_batch_size_picks_the_side_when_it_runs():
+    """Traced with an unknown number of rows (a step retraced for a new batch size), auto
+    chooses per call; both orders of m and d match float64 slogdet."""
+    fn = tf.function(lambda z: _logdet_i_plus(1.3, z),
+                     input_signature=[tf.TensorSpec((None, 6), tf.float32)])
+    graph = fn.get_concrete_function().graph
+    assert any(op.type in ("If", "StatelessIf") for op in graph.get_operations())
+    rng = np.random.default_rng(5)
+    for m in (3, 20):
+        Z = rng.normal(size=(m, 6)).astype("float32")
+        want = np.linalg.slogdet(np.eye(6) + 1.3 * Z.T.astype("float64") @ Z)[1]
+        rel_close(float(fn(Z)), want, 1e-4)
+
+
 def test_huge_d_small_m_is_cheap_and_correct():
     rng = np.random.default_rng(8)
     Z = rng.normal(size=(8, 4096)).astype("float32")
