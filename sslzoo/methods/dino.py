@@ -22,11 +22,12 @@ class DINO(EMAMethod):
         P_t = softmax((g_ξ(x) − c)/τ_t),  P_s = softmax(g_θ(x)/τ_s),
         c ← m c + (1 − m)·mean_batch g_ξ(x),   ξ ← λ ξ + (1 − λ) θ,
 
-    where g is backbone → 3-layer MLP (GELU, no BN) → ℓ2-normalisation → weight-normalised
-    linear layer onto K outputs (``prototypes``); λ rises from 0.996 to 1 on a cosine, τ_t warms
-    up linearly from 0.04 to 0.07 over ``warmup_teacher_temp_epochs`` (clipped to the run), and
-    the last layer gets no gradient during the first ``freeze_last_layer_epochs`` (schedules in
-    epochs need ``set_training_length``).
+    where g is backbone → 3-layer MLP (GELU; no BN unless ``use_bn_in_head``, the official
+    code's option: Dense → BN → GELU in the two hidden layers) → ℓ2-normalisation →
+    weight-normalised linear layer onto K outputs (``prototypes``); λ rises from 0.996 to 1 on
+    a cosine, τ_t warms up linearly from 0.04 to 0.07 over ``warmup_teacher_temp_epochs``
+    (clipped to the run), and the last layer gets no gradient during the first
+    ``freeze_last_layer_epochs`` (schedules in epochs need ``set_training_length``).
 
     Paper defaults: MLP d → 2048 → 2048 → 256, K = 65536, τ_s = 0.1, centre momentum 0.9,
     AdamW with lr 5e-4 × batch/256 and weight decay 0.04, BYOL-style asymmetric augmentation.
@@ -54,7 +55,7 @@ class DINO(EMAMethod):
                 "warmup_teacher_temp_epochs": 30, "center_momentum": 0.9,
                 "freeze_last_layer_epochs": 1, "momentum": 0.996,
                 "momentum_schedule": "cosine", "local_crops": 0, "local_crops_size": 0,
-                "global_crops_scale": None, "local_crops_scale": 0.05}
+                "global_crops_scale": None, "local_crops_scale": 0.05, "use_bn_in_head": False}
     optim_defaults = {"optimizer": "adamw", "learning_rate": 5e-4, "weight_decay": 0.04,
                       "scale": "linear"}
 
@@ -109,8 +110,12 @@ class DINO(EMAMethod):
     def build_heads(self):
         self.crop_settings()  # bad multi-crop hparams fail before anything is built
         h = self.hparams
+        bn = h["use_bn_in_head"]
+        if bn not in (True, False):  # also 0 / 1, as --hparams=use_bn_in_head=1 gives
+            raise ConfigError(f"dino hparam use_bn_in_head must be a boolean (or 0 / 1), got "
+                              f"{bn!r} (--hparams=use_bn_in_head=1)")
         hidden = h["proj_hidden_dim"] or self.feature_dim
-        self.projector = mlp((hidden, hidden, h["proj_dim"]), "projector", hidden_bn=False,
+        self.projector = mlp((hidden, hidden, h["proj_dim"]), "projector", hidden_bn=bool(bn),
                              activation="gelu", in_dim=self.feature_dim)
         self.prototypes = Prototypes(h["out_dim"], normalize=True, name="prototypes",
                                      dtype="float32")
