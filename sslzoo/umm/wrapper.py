@@ -15,15 +15,19 @@ by alternating first-order steps on every batch:
    and g, at the weights the inner step left, plus θ_e when ``early_lr_mult`` > 0 (its own
    optimizer at ``early_lr_mult`` × the learning rate).
 
-The first-order scheme drops the second-order term of the DARTS-style unrolled hypergradient;
-it costs two late-part passes plus one early-part pass when the early part is frozen (its
-features are computed once, in inference mode, and reused by both steps). Every UMM term is
+The first-order scheme drops the second-order term of the DARTS-style unrolled hypergradient.
+The inner step does not touch θ_e, so the early features are computed once per batch and reused
+by both steps: a step costs one early forward, two late forward/backward passes and, when the
+early part trains, one early backward (its forward is recorded on the outer step's tape, so
+its BatchNorm statistics also move once per batch, as in a plain step). Every UMM term is
 computed in float32. The wrapped model's CRR monitors run in the outer step, so
 ``crr/<tap>/delta_r`` shows the last layer's ΔR recover.
 
 Multi-crop (DINO's ``local_crops`` > 0) is refused with a ConfigError: the bi-level step runs
 the two global views through the split encoders only.
 """
+import contextlib
+
 import keras
 import tensorflow as tf
 from keras import ops
@@ -200,11 +204,18 @@ class UMM(keras.Model):
         self.ssl_model.apply_loss(tape, inner, self.late_vars, self.inner_optimizer)
         return inner, align
 
-    def outer_step(self, images, early, n):
-        """One outer step over θ_el and g (and θ_e if trained); returns (out, L_SSL, ΔR)."""
-        with tf.GradientTape() as tape:
+    def outer_step(self, images, early, n, tape=None):
+        """One outer step over θ_el and g (and θ_e if trained); returns (out, L_SSL, ΔR).
+
+        ``tape`` holds the recorded early forward that produced ``early`` when θ_e trains
+        (``train_step`` passes it); without it the early forward is run here.
+        """
+        if tape is None:
+            tape = tf.GradientTape()
             if self.train_early:
-                early = self.early_encoder(images, training=True)
+                with tape:
+                    early = self.early_encoder(images, training=True)
+        with tape:
             out = self._late(early, True, True, images)
             outer, ssl, delta_r = self.outer_objective(out, n)
         if self.train_early:
@@ -224,11 +235,14 @@ class UMM(keras.Model):
         n = ops.shape(v1)[0]
         images = ops.concatenate([v1, v2], 0)
         lr = ops.convert_to_tensor(self.optimizer.learning_rate)
-        early = self.early_encoder(images, training=self.train_early)
-        early = {k: ops.stop_gradient(v) for k, v in early.items()}
+        tape = tf.GradientTape()
+        with tape if self.train_early else contextlib.nullcontext():  # θ_e's outer gradient
+            live = self.early_encoder(images, training=self.train_early)
+        frozen = {k: ops.stop_gradient(v) for k, v in live.items()}
         for _ in range(self.settings["inner_steps"]):
-            inner, align = self.inner_step(images, early, n)
-        out, ssl, delta_r = self.outer_step(images, early, n)
+            inner, align = self.inner_step(images, frozen, n)
+        out, ssl, delta_r = self.outer_step(images, live if self.train_early else frozen, n,
+                                            tape)
         self.ssl_model.after_update()
         for key, value in (("inner_loss", inner), ("align", align), ("delta_r", delta_r)):
             self.trackers[key].update_state(value)

@@ -102,3 +102,21 @@ def test_early_part_trains_at_a_multiple_of_the_rate_when_asked():
 def test_gradient_js_alignment_trains():
     history = _fit(_wrapped(alignment="gradient_js", beta=10.0)).history
     assert np.isfinite(history["loss"][-1]) and history["umm/align"][-1] >= 0
+
+
+def test_trained_early_part_runs_once_per_step(monkeypatch):
+    """The inner step leaves θ_e alone, so its forward (and BN update) is shared by both steps."""
+    umm = _wrapped(early_lr_mult=1.0)
+    calls = []
+    encoder = umm.early_encoder
+
+    def counting(x, training=False):
+        calls.append(training)
+        return encoder(x, training=training)
+
+    monkeypatch.setattr(umm, "early_encoder", counting)
+    images, n = _batch()
+    early = [v.numpy().copy() for v in umm.early_vars]
+    umm.train_step(((images[:n], images[n:]), np.arange(n) % 10))  # eagerly
+    assert calls == [True]
+    assert any(not np.array_equal(a, v.numpy()) for a, v in zip(early, umm.early_vars))
