@@ -14,16 +14,21 @@ TARGETS = {
 
 
 def targets(result):
-    """{key: {"label", "value", "target", "met"}} for every target in ``TARGETS``."""
+    """{key: {"label", "value", "target", "met"}} for every target in ``TARGETS``; a figure
+    that was not measured (None: no plain reference) has value and met None."""
     out = {}
     for key, (label, value, op, threshold) in TARGETS.items():
-        v = float(value(result))
-        met = v <= threshold if op == "<=" else v >= threshold
-        out[key] = {"label": label, "value": v, "target": f"{op} {threshold:g}", "met": bool(met)}
+        v = value(result)
+        v = None if v is None else float(v)
+        met = None if v is None else (v <= threshold if op == "<=" else v >= threshold)
+        out[key] = {"label": label, "value": v, "target": f"{op} {threshold:g}",
+                    "met": None if met is None else bool(met)}
     return out
 
 
 def _fmt(v, digits=3):
+    if v is None:
+        return "n/a (no plain-Keras reference for this method)"
     if isinstance(v, float):
         return f"{v:,.{digits}f}" if abs(v) < 1e6 else f"{v:.3e}"
     return str(v)
@@ -59,9 +64,12 @@ def markdown(result):
              f"UMM early={s['umm']['early']} early_lr_mult={s['umm']['early_lr_mult']:g}, "
              f"FLOPs by {result['flops_source']}.", "",
              "| figure | value |", "|---|---|"]
-    lines += [f"| {label} | {_fmt(float(v), d)} |" for label, v, d in rows]
+    lines += [f"| {label} | {_fmt(v if v is None else float(v), d)} |" for label, v, d in rows]
     lines += ["", "| target | value | required | |", "|---|---|---|---|"]
     for t in result["targets"].values():
+        if t["met"] is None:
+            lines.append(f"| {t['label']} | n/a | {t['target']} | not measured |")
+            continue
         lines.append(f"| {t['label']} | {t['value']:.3f} | {t['target']} | "
                      f"{'met' if t['met'] else 'not met'} |")
     return "\n".join(lines) + "\n"

@@ -7,6 +7,8 @@ method's paper optimizer, its learning rate scaled to the batch, a warmup + cosi
 - ``sslzoo_crr_off``: the same with ``crr_every=0``;
 - ``umm``: ``UMM(sslzoo_crr_off-like model, **umm)``;
 - ``plain``: the plain Keras step of ``sslzoo.bench.plain`` (same architecture, no probe/CRR).
+  Only SimCLR has one; for another method ``plain`` is skipped and ``plain_keras_images_per_sec``
+  and ``sslzoo_overhead`` are null (``plain_reference`` false), the rest is measured alike.
 
 The sslzoo models carry the online linear probe when ``probe`` is set (as pretraining on
 labelled data does). Each model trains on one fixed in-memory batch of two views, so no input
@@ -20,6 +22,9 @@ and every figure uses the medians. With t_x the median step time of model x and 
     crr_overhead               = t_sslzoo / t_sslzoo_crr_off      (1.0: CRR costs nothing)
     umm_overhead               = t_umm / t_sslzoo_crr_off
     mfu                        = 3·F_fwd(2N) / (t_sslzoo · P)     (``sslzoo.bench.flops``)
+
+F_fwd counts the online backbone and projector (what every method trains); a teacher's forward
+pass or a predictor is not counted, so for BYOL, MoCo or DINO the MFU is a lower bound.
 
 ``pipeline_images_per_sec`` is what ``ssl_batches(digits train, N, TwoViews(recipe, S))``
 delivers iterated alone (no model), after one epoch of warmup that fills its cache.
@@ -141,9 +146,8 @@ def run_benchmark(method="simclr", backbone="resnet18", batch_size=128, steps=10
     if steps < 1 or warmup < 1 or repeats < 1:
         raise ConfigError(f"need steps >= 1, warmup >= 1 (the first step traces) and "
                           f"repeats >= 1; got {steps}, {warmup}, {repeats}")
-    if methods.get(method).method not in PLAIN:
-        raise ConfigError(f"no plain-Keras reference for method {method!r} yet (have: "
-                          f"{', '.join(sorted(PLAIN))}); add one to sslzoo/bench/plain.py")
+    has_plain = methods.get(method).method in PLAIN
+    configs = CONFIGS if has_plain else tuple(c for c in CONFIGS if c != "plain")
     data = load_pipeline_data(image_size, data_dir)  # fails fast on a batch larger than it
     if batch_size > data.num_examples:
         raise ConfigError(f"batch_size {batch_size} is larger than the {data.num_examples} "
@@ -161,8 +165,11 @@ def run_benchmark(method="simclr", backbone="resnet18", batch_size=128, steps=10
     machine.reset_peak_memory()
     time_steps(models["sslzoo"], ds, steps, warmup)
     memory, memory_kind = machine.peak_memory_mb()
-    logging.info("building the CRR-off, UMM and plain Keras models")
-    for name in CONFIGS[1:]:
+    logging.info("building the %s models", ", ".join(configs[1:]))
+    if not has_plain:
+        logging.info("no plain-Keras reference for %s (have: %s): sslzoo_overhead is not "
+                     "measured", method, ", ".join(sorted(PLAIN)))
+    for name in configs[1:]:
         models[name] = build_model(name, like=models["sslzoo"], **build)[0]
 
     def measure(name):
@@ -172,22 +179,25 @@ def run_benchmark(method="simclr", backbone="resnet18", batch_size=128, steps=10
             return t
         return once
 
-    timing = alternate({name: measure(name) for name in CONFIGS}, repeats)
+    timing = alternate({name: measure(name) for name in configs}, repeats)
     t = timing["median"]
     logging.info("timing the input pipeline")
     pipe, pipe_runs = pipeline_images_per_sec(data, batch_size, models["sslzoo"].recipe,
                                               steps, repeats, seed)
     logging.info("counting FLOPs and measuring the peak")
-    fwd, flops_source = fl.forward_flops(models["plain"], 2 * batch_size, image_size)
+    online = models.get("plain") or keras.Sequential([models["sslzoo"].backbone,
+                                                      models["sslzoo"].projector])
+    fwd, flops_source = fl.forward_flops(online, 2 * batch_size, image_size)
     peak = measure_peak(compute_dtype)
     step_flops = fl.train_step_flops(fwd)
 
     result = {
         "images_per_sec": batch_size / t["sslzoo"],
-        "plain_keras_images_per_sec": batch_size / t["plain"],
+        "plain_keras_images_per_sec": batch_size / t["plain"] if has_plain else None,
+        "plain_reference": has_plain,
         "sslzoo_crr_off_images_per_sec": batch_size / t["sslzoo_crr_off"],
         "umm_images_per_sec": batch_size / t["umm"],
-        "sslzoo_overhead": t["sslzoo_crr_off"] / t["plain"],
+        "sslzoo_overhead": t["sslzoo_crr_off"] / t["plain"] if has_plain else None,
         "crr_overhead": t["sslzoo"] / t["sslzoo_crr_off"],
         "umm_overhead": t["umm"] / t["sslzoo_crr_off"],
         "pipeline_images_per_sec": pipe,
@@ -214,7 +224,7 @@ def run_benchmark(method="simclr", backbone="resnet18", batch_size=128, steps=10
             "seed": seed, **opt_info},
     }
     bad = [k for k in ("images_per_sec", "sslzoo_overhead", "crr_overhead", "umm_overhead",
-                       "mfu") if not math.isfinite(result[k])]
+                       "mfu") if result[k] is not None and not math.isfinite(result[k])]
     if bad:
         logging.warning("non-finite benchmark figures: %s", bad)
     result["targets"] = targets(result)

@@ -12,7 +12,7 @@ import tensorflow as tf
 from sslzoo import methods
 from sslzoo.bench import flops as fl
 from sslzoo.bench.plain import PlainSimCLR, plain_like
-from sslzoo.bench.report import targets
+from sslzoo.bench.report import markdown, targets
 from sslzoo.bench.run import make_optimizer_for, run_benchmark
 from sslzoo.bench.timing import alternate, fixed_batch, step_times, time_steps
 from sslzoo.errors import ConfigError
@@ -131,6 +131,26 @@ def test_targets_are_marked_met_or_not():
     assert t["sslzoo_overhead"]["met"] and not t["crr_overhead"]["met"]
     assert t["umm_overhead"]["met"] and not t["pipeline_vs_step"]["met"]
     assert t["pipeline_vs_step"]["value"] == pytest.approx(1.5)
+
+
+def test_a_figure_that_was_not_measured_is_neither_met_nor_failed():
+    t = targets({"sslzoo_overhead": None, "crr_overhead": 1.0, "umm_overhead": 1.2,
+                 "pipeline_images_per_sec": 300.0, "images_per_sec": 100.0})
+    assert t["sslzoo_overhead"]["met"] is None and t["sslzoo_overhead"]["value"] is None
+    assert t["crr_overhead"]["met"] and t["pipeline_vs_step"]["met"]
+
+
+@pytest.mark.slow
+def test_benchmark_runs_a_method_without_a_plain_reference(tfds_dir):
+    result = run_benchmark(method="byol", backbone="resnet_tiny", batch_size=8, steps=1,
+                           warmup=1, repeats=1, probe=False, data_dir=tfds_dir)
+    assert result["run_order"] == ["sslzoo", "sslzoo_crr_off", "umm"]
+    assert not result["plain_reference"]
+    assert result["plain_keras_images_per_sec"] is None and result["sslzoo_overhead"] is None
+    for key in ("images_per_sec", "crr_overhead", "umm_overhead", "mfu"):
+        assert math.isfinite(result[key]) and result[key] > 0, key
+    assert result["targets"]["sslzoo_overhead"]["met"] is None
+    assert "| n/a | <= 1.05 | not measured |" in markdown(result)
 
 
 REQUIRED = ("images_per_sec", "plain_keras_images_per_sec", "sslzoo_overhead", "crr_overhead",
