@@ -30,6 +30,8 @@ flags.DEFINE_enum("mixed_precision", "auto",
 flags.DEFINE_float("umm_early_lr_mult", 1.0, "UMM early-part learning-rate multiple: 1 as "
                    "`sslzoo-pretrain --umm` from scratch, 0 frozen as with --init_from.",
                    lower_bound=0.0)
+flags.DEFINE_string("hparams", "", "Method hyperparameters, as in sslzoo-pretrain, e.g. "
+                    "'proj_hidden_dim=256,proj_dim=128'.")
 flags.DEFINE_bool("probe", True, "Give the sslzoo models the online linear probe, as pretraining "
                   "on labelled data does (--noprobe: without it).")
 flags.DEFINE_string("data_dir", "", "TFDS data folder for digits (empty: the TFDS default).")
@@ -85,13 +87,14 @@ def overhead_benchmark():
     """(result, Markdown) of the overhead benchmark from the flags."""
     from sslzoo.bench.report import markdown
     from sslzoo.bench.run import run_benchmark
+    from sslzoo.train.config import parse_hparams
 
     result = run_benchmark(
         method=FLAGS.method, backbone=FLAGS.backbone, batch_size=FLAGS.batch_size,
         steps=FLAGS.steps, warmup=FLAGS.warmup, repeats=FLAGS.repeats,
         image_size=FLAGS.image_size, precision=FLAGS.mixed_precision,
         probe=FLAGS.probe, umm={"early_lr_mult": FLAGS.umm_early_lr_mult},
-        data_dir=FLAGS.data_dir or None, seed=FLAGS.seed)
+        hparams=parse_hparams(FLAGS.hparams), data_dir=FLAGS.data_dir or None, seed=FLAGS.seed)
     return result, markdown(result)
 
 

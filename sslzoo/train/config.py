@@ -5,6 +5,20 @@ import time
 from sslzoo.errors import ConfigError
 
 
+def parse_hparams(text):
+    """``'temperature=0.2,proj_dim=64'`` as a dict of numbers (or strings; ``none`` is None)."""
+    out = {}
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        if "=" not in item:
+            raise ConfigError(f"--hparams entry {item!r} is not key=value")
+        key, value = (s.strip() for s in item.split("=", 1))
+        try:
+            out[key] = int(value) if value.lstrip("-").isdigit() else float(value)
+        except ValueError:
+            out[key] = None if value.lower() == "none" else value
+    return out
+
+
 def _f(default, help_, **meta):
     return dataclasses.field(default=default, metadata={"help": help_, **meta})
 
@@ -88,16 +102,7 @@ class PretrainConfig:
 
     def method_hparams(self):
         """``hparams`` parsed into a dict of numbers (or strings)."""
-        out = {}
-        for item in filter(None, (s.strip() for s in self.hparams.split(","))):
-            if "=" not in item:
-                raise ConfigError(f"--hparams entry {item!r} is not key=value")
-            key, value = (s.strip() for s in item.split("=", 1))
-            try:
-                out[key] = int(value) if value.lstrip("-").isdigit() else float(value)
-            except ValueError:
-                out[key] = None if value.lower() == "none" else value
-        return out
+        return parse_hparams(self.hparams)
 
     def umm_kwargs(self):
         """Keyword arguments of ``sslzoo.umm.UMM`` from the --umm_* flags."""

@@ -161,7 +161,8 @@ REQUIRED = ("images_per_sec", "plain_keras_images_per_sec", "sslzoo_overhead", "
 def test_benchmark_app_tiny_run(tmp_path, tfds_dir):
     out = tmp_path / "bench"
     proc = run_app("benchmark", "--backbone=resnet_tiny", "--batch_size=16", "--steps=2",
-                   "--warmup=1", "--repeats=1", f"--data_dir={tfds_dir}", f"--output_dir={out}")
+                   "--warmup=1", "--repeats=1", "--hparams=proj_dim=32", f"--data_dir={tfds_dir}",
+                   f"--output_dir={out}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((out / "benchmark.json").read_text())
     for key in REQUIRED:
@@ -174,6 +175,7 @@ def test_benchmark_app_tiny_run(tmp_path, tfds_dir):
     assert machine["keras"] == keras.__version__ and machine["precision"]
     s = result["settings"]
     assert (s["backbone"], s["batch_size"], s["steps"], s["repeats"]) == ("resnet_tiny", 16, 2, 1)
+    assert s["hparams"] == {"proj_dim": 32}
     assert set(result["targets"]) == {"sslzoo_overhead", "crr_overhead", "umm_overhead",
                                       "pipeline_vs_step"}
     md = (out / "benchmark.md").read_text()
