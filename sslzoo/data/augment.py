@@ -23,7 +23,7 @@ import keras
 import keras_cv
 import tensorflow as tf
 
-from sslzoo.errors import unknown_choice
+from sslzoo.errors import ConfigError, unknown_choice
 
 
 class _QuietVectorizationFallback(logging.Filter):
@@ -65,6 +65,46 @@ def get_recipe(name):
     if name not in RECIPES:
         raise unknown_choice("augmentation recipe", name, RECIPES)
     return RECIPES[name]
+
+
+_PAIRS = {"crop_scale": "MIN:MAX, 0 < MIN <= MAX <= 1", "blur": "P1:P2 (view 1, view 2)",
+          "solarize": "P1:P2 (view 1, view 2)", "jitter": "B:C:S:H"}
+
+
+def parse_augment(text):
+    """Overrides of a recipe's fields from ``'crop_scale=0.5:1,flip=0,solarize=0:0'``: a
+    tuple field takes ``:``-separated numbers, ``flip`` 0 or 1, the rest a probability."""
+    fields = [f.name for f in dataclasses.fields(Recipe)]
+    out = {}
+    for item in filter(None, (s.strip() for s in (text or "").split(","))):
+        key, sep, value = (s.strip() for s in item.partition("="))
+        if not sep or key not in fields:
+            raise ConfigError(f"--augment entry {item!r} is not FIELD=VALUE with a recipe "
+                              f"field ({', '.join(fields)})")
+        try:
+            nums = tuple(float(v) for v in value.split(":"))
+        except ValueError:
+            nums = ()
+        width = len(getattr(Recipe(), key)) if key in _PAIRS else 1
+        ok = len(nums) == width and all(n >= 0 for n in nums)
+        if key == "flip":
+            ok = ok and nums[0] in (0, 1)
+        elif key == "crop_scale":
+            ok = ok and 0 < nums[0] <= nums[1] <= 1
+        elif key != "jitter":
+            ok = ok and all(n <= 1 for n in nums)
+        if not ok:
+            want = _PAIRS.get(key, "0 or 1" if key == "flip" else "a probability in [0, 1]")
+            raise ConfigError(f"--augment {key}={value!r}: expected {want}")
+        out[key] = bool(nums[0]) if key == "flip" else nums if key in _PAIRS else nums[0]
+    return out
+
+
+def with_overrides(recipe, overrides):
+    """``recipe`` (a name or Recipe) with ``overrides`` (a dict, or ``parse_augment`` text)."""
+    if isinstance(overrides, str):
+        overrides = parse_augment(overrides)
+    return dataclasses.replace(get_recipe(recipe), **overrides) if overrides else recipe
 
 
 class RandomApply(keras.layers.Layer):

@@ -29,12 +29,13 @@ def get(name):
 
 def build(method="simclr", backbone="resnet_tiny", image_size=32, num_classes=None,
           augment_in_step=False, taps=None, crr_every=1, stem="auto", sync_bn=False,
-          **hparams):
+          augment=None, **hparams):
     """An untrained SSL model: ``build("simclr", "resnet18", image_size=32, temperature=0.2)``.
 
     ``hparams`` override the method's paper defaults (``METHODS[name].defaults``). ``taps``
     are the layers whose ΔR is monitored every ``crr_every`` steps (default: the four stages
-    and the projector; ``crr_every=0`` turns CRR monitoring off).
+    and the projector; ``crr_every=0`` turns CRR monitoring off). ``augment`` overrides fields
+    of the method's augmentation recipe (a dict, or text as ``--augment`` takes it).
     """
     from sslzoo.methods.base import DEFAULT_TAPS
     from sslzoo import backbones
@@ -44,7 +45,8 @@ def build(method="simclr", backbone="resnet_tiny", image_size=32, num_classes=No
         backbone, image_size=image_size, stem=stem, sync_bn=sync_bn)
     return cls(net, num_classes=num_classes, image_size=image_size,
                augment_in_step=augment_in_step,
-               taps=DEFAULT_TAPS if taps is None else taps, crr_every=crr_every, **hparams)
+               taps=DEFAULT_TAPS if taps is None else taps, crr_every=crr_every,
+               augment=augment, **hparams)
 
 
 def set_training_length(model, total_steps, steps_per_epoch=0):

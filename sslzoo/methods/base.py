@@ -46,7 +46,7 @@ from absl import logging
 from keras import ops
 
 from sslzoo.crr.monitor import CRRMonitor, crr_logs
-from sslzoo.data.augment import TwoViews
+from sslzoo.data.augment import TwoViews, with_overrides
 from sslzoo.errors import ConfigError
 from sslzoo.losses.common import f32, l2_normalize
 from sslzoo.methods.heads import mlp, synchronized_bn
@@ -68,8 +68,10 @@ class SSLMethod(keras.Model):
     local_size = 0  # their side in pixels
 
     def __init__(self, backbone, num_classes=None, image_size=None, augment_in_step=False,
-                 taps=DEFAULT_TAPS, crr_every=1, crr_eps=0.5, crr_normalize=True, **hparams):
+                 taps=DEFAULT_TAPS, crr_every=1, crr_eps=0.5, crr_normalize=True, augment=None,
+                 **hparams):
         super().__init__(name=f"{self.method}_{backbone.name}")
+        self.recipe = with_overrides(self.recipe, augment)  # before any view_layer()
         unknown = set(hparams) - set(self.defaults)
         if unknown:
             raise ConfigError(f"{self.method} has no hyperparameter(s) {sorted(unknown)}; "

@@ -78,6 +78,9 @@ class PretrainConfig:
                                   "-1 = 0 with --init_from, 1 from scratch.", lower=-1.0)
     init_from: str = _f("", "Start from pretrained backbone weights: a run directory of "
                         "sslzoo-pretrain or a .weights.h5 file (heads start fresh).")
+    augment: str = _f("", "Overrides of the method's augmentation recipe, e.g. "
+                      "'crop_scale=0.5:1,flip=0,solarize=0:0' (fields: crop_scale, flip, jitter, "
+                      "jitter_p, gray_p, blur, solarize); empty = the method's own.")
     augment_on: str = _f("data", "Where views are made: data (tf.data) or device (train step).",
                          choices=("data", "device"))
     mixed_precision: str = _f("auto", "auto, float32, mixed_float16 or mixed_bfloat16.")
@@ -95,6 +98,9 @@ class PretrainConfig:
         check_fields(self)
         if self.batch_size < 2:
             raise ConfigError("--batch_size must be >= 2 (contrastive losses need negatives)")
+        from sslzoo.data.augment import parse_augment  # keras-cv: imported only when needed
+
+        parse_augment(self.augment)  # a bad --augment fails before any data is loaded
         if not self.output_dir:
             name = f"{self.method}_{self.backbone}_{self.dataset}".replace(":", "-")
             name = name.replace("/", "_")

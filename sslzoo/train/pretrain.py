@@ -18,6 +18,7 @@ from absl import logging
 from sslzoo import data as sdata
 from sslzoo import methods, zoo
 from sslzoo.crr.callback import CRRCallback, load_history
+from sslzoo.data.augment import get_recipe
 from sslzoo.data.pipeline import ssl_batches
 from sslzoo.errors import ConfigError, TrainingError
 from sslzoo.eval.linear import evaluate_backbone
@@ -134,7 +135,7 @@ def pretrain(cfg=None, callbacks=(), **overrides):
                               num_classes=train.num_classes, stem=cfg.stem,
                               augment_in_step=cfg.augment_on == "device",
                               crr_every=cfg.crr_every, taps=_taps(cfg), sync_bn=cfg.sync_bn,
-                              **hparams)
+                              augment=cfg.augment, **hparams)
         if cfg.init_from:
             load_backbone(model.backbone, cfg.init_from)
         if cfg.umm:
@@ -182,7 +183,8 @@ def pretrain(cfg=None, callbacks=(), **overrides):
     summary = {"output_dir": cfg.output_dir, "method": cfg.method, "backbone": cfg.backbone,
                "dataset": cfg.dataset, "image_size": train.image_size,
                "epochs": cfg.epochs, "steps": _steps(optimizer), "precision": precision,
-               "images_per_sec": round(throughput.images_per_sec, 1), **opt_info}
+               "images_per_sec": round(throughput.images_per_sec, 1),
+               "augment_recipe": dataclasses.asdict(get_recipe(ssl_model.recipe)), **opt_info}
     if train.num_classes and chief:  # the probe runs outside the strategy: once is enough
         summary.update(linear_probe(cfg, model.backbone, train.image_size))
         if before is not None:

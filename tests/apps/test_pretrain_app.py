@@ -29,8 +29,10 @@ def _small_kwargs(tmp_path, tfds_dir, **kw):
 
 
 def test_pretrain_writes_a_complete_run_dir(tmp_path, tfds_dir):
-    summary = pretrain(**_small_kwargs(tmp_path, tfds_dir))
+    summary = pretrain(**_small_kwargs(tmp_path, tfds_dir, augment="flip=0,crop_scale=0.3:1"))
     run = tmp_path / "run"
+    assert summary["augment_recipe"]["flip"] is False  # the recipe the run actually used
+    assert list(summary["augment_recipe"]["crop_scale"]) == [0.3, 1.0]
     for name in ("config.json", "metrics.csv", "summary.json", "backbone.weights.h5",
                  "checkpoints/checkpoint", "tb", "crr_report.json", "crr.png"):
         assert (run / name).exists(), name

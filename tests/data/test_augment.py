@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from sslzoo.data.augment import RECIPES, Recipe, TwoViews, get_recipe, view_pipeline
+from sslzoo.data.augment import (RECIPES, Recipe, TwoViews, get_recipe, parse_augment,
+                                 view_pipeline, with_overrides)
 from sslzoo.errors import ConfigError
 
 
@@ -44,3 +45,24 @@ def test_recipes_and_blur_rule():
     assert len(large) == len(small) + 1        # blur only for images > 64 px
     with pytest.raises(ConfigError, match="simclr"):
         get_recipe("nope")
+
+
+def test_augment_overrides_parse_and_apply():
+    over = parse_augment("crop_scale=0.5:1, flip=0, solarize=0:0, gray_p=0")
+    assert over == {"crop_scale": (0.5, 1.0), "flip": False, "solarize": (0.0, 0.0),
+                    "gray_p": 0.0}
+    r = with_overrides("byol", over)
+    assert r == Recipe(crop_scale=(0.5, 1.0), flip=False, jitter=(0.4, 0.4, 0.2, 0.1),
+                       gray_p=0.0, blur=(1.0, 0.1), solarize=(0.0, 0.0))
+    assert with_overrides("simclr", "") == "simclr" and parse_augment("") == {}
+    plain = with_overrides("simclr", "crop_scale=1:1,flip=0,jitter_p=0,gray_p=0")
+    assert len(view_pipeline(plain, 32)) == 1  # only the (full-area) crop is left
+
+
+@pytest.mark.parametrize("text, match", [
+    ("crop", "not FIELD=VALUE"), ("zoom=2", "recipe field"), ("crop_scale=0:1", "MIN:MAX"),
+    ("crop_scale=0.8:0.5", "MIN:MAX"), ("flip=2", "0 or 1"), ("gray_p=1.5", "probability"),
+    ("blur=0.5", "P1:P2"), ("jitter=0.4:0.4", "B:C:S:H"), ("gray_p=high", "probability")])
+def test_bad_augment_overrides_are_named(text, match):
+    with pytest.raises(ConfigError, match=match):
+        parse_augment(text)

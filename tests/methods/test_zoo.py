@@ -86,6 +86,17 @@ def test_paper_optimizer_and_recipe(name, optimizer, lr, wd, recipe):
     assert cls.recipe == recipe
 
 
+def test_augment_overrides_reach_the_views_of_a_built_model():
+    model = methods.build("byol", "resnet_tiny", image_size=16, crr_every=0,
+                          augment="crop_scale=0.5:1,flip=0")
+    assert model.recipe.crop_scale == (0.5, 1.0) and not model.recipe.flip
+    assert model.recipe.solarize == (0.0, 0.2)  # the rest stays the method's
+    assert model.view_layer()._recipe == model.recipe
+    assert methods.get("byol").recipe == "byol"  # the class default is untouched
+    dino = methods.build("dino", "resnet_tiny", image_size=16, crr_every=0, augment="flip=0")
+    assert not dino.view_layer()._recipe.flip  # DINO's own crop scales still apply
+
+
 @pytest.mark.parametrize("name", ZOO)
 def test_fit_two_steps_logs_finite_loss_crr_and_collapse_std(trained, name):
     m, _, logs = trained(name)

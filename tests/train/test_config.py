@@ -36,6 +36,8 @@ def test_config_validation_without_flags():
         PretrainConfig(hparams="temperature").method_hparams()
     assert PretrainConfig(hparams="temperature=0.2, proj_dim=64").method_hparams() == {
         "temperature": 0.2, "proj_dim": 64}
+    with pytest.raises(ConfigError, match="crop_scale='0.5'.*MIN:MAX"):
+        PretrainConfig(augment="crop_scale=0.5")
 
 
 def test_resume_merge_keeps_saved_and_rejects_clashes():
