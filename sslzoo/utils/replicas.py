@@ -53,12 +53,15 @@ def per_replica_loss(loss):
 
 
 def keras_step_logs(logs):
-    """Logs a custom ``train_step`` can return under any strategy.
+    """Logs a custom ``train_step`` can return under any strategy, and eagerly.
 
+    Every value becomes a tensor: with ``run_eagerly=True`` Keras wraps the logs in a
+    ``tf.data`` Optional, which cannot hold a variable (a monitor's last ΔR, say).
     Keras 3's fit reduces the logs of MultiWorkerMirroredStrategy with
     ``strategy.reduce(MEAN, v, axis=0)``, which fails on scalars (tensorflow#72388). There each
     scalar gets a leading axis of length 1, so that reduction averages it over the workers.
     """
+    logs = {k: tf.convert_to_tensor(v) for k, v in logs.items()}
     strategy = tf.distribute.get_strategy()
     if not (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
             and strategy.extended._in_multi_worker_mode()):  # Keras's own test

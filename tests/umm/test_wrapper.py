@@ -120,3 +120,14 @@ def test_trained_early_part_runs_once_per_step(monkeypatch):
     umm.train_step(((images[:n], images[n:]), np.arange(n) % 10))  # eagerly
     assert calls == [True]
     assert any(not np.array_equal(a, v.numpy()) for a, v in zip(early, umm.early_vars))
+
+
+def test_fit_runs_eagerly_for_debugging():
+    """run_eagerly=True wraps the logs in a tf.data Optional, which cannot hold variables."""
+    for model in (_wrapped(), _model()):
+        if not isinstance(model, UMM):
+            model.compile(make_optimizer("sgd", 0.05))
+            model.build_all()
+        model.run_eagerly = True
+        history = _fit(model).history
+        assert np.isfinite(history["loss"][-1]) and history["crr/stage4/delta_r"][-1] > 0
