@@ -54,6 +54,10 @@ from sslzoo.train.optim import exclude_norms_and_biases
 from sslzoo.utils.replicas import all_gather, keras_step_logs, per_replica_loss
 
 DEFAULT_TAPS = ("stage1", "stage2", "stage3", "stage4", "proj")
+# The online probe's Adam rate. On the shipped SimCLR backbone's digits features, 1e-3 reached
+# 0.45 test accuracy after 50 steps of 256 and 0.85 after 200; 1e-2 reached 0.87 and 0.94 (the
+# offline probe: 0.97). A short pretraining run has only a few hundred steps.
+PROBE_LR = 1e-2
 
 
 class SSLMethod(keras.Model):
@@ -172,7 +176,7 @@ class SSLMethod(keras.Model):
     # ----- shared machinery ----------------------------------------------------------------
     def compile(self, optimizer, probe_optimizer=None, **kwargs):
         super().compile(optimizer=optimizer, **kwargs)
-        self.probe_optimizer = probe_optimizer or keras.optimizers.Adam(1e-3)
+        self.probe_optimizer = probe_optimizer or keras.optimizers.Adam(PROBE_LR)
 
     def build_all(self):
         """Create every variable (model, optimizers) so checkpoints restore eagerly; biases

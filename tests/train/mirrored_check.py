@@ -9,8 +9,9 @@ BatchNorm in the backbone and the heads; with per-replica BN the statistics of 8
 images would differ). It prints one JSON line per method:
 
     {"method", "loss_single", "loss_mirrored" (per step), "update_rel_err" (after 1 step:
-     ‖Δw_mirrored − Δw_single‖ / ‖Δw_single‖ over all trainable weights),
-     "max_abs_diff" (after 1 step, over every weight, BN moving statistics included),
+     ‖Δw_mirrored − Δw_single‖ / ‖Δw_single‖ over the trainable weights but the probe's),
+     "max_abs_diff" (after 1 step, over every weight but the online probe's, BN moving
+     statistics included), "max_abs_diff_probe" (the probe's),
      "logs_single", "logs_mirrored" (the last step's logs: crr/..., probe_acc, collapse_std)}
 """
 import json
@@ -77,20 +78,25 @@ def train(method, strategy, crr_every):
     # Keras logs the running mean of the loss; undo it to get each step's loss.
     means = [log["loss"] for log in steps_logs.logs]
     losses = [(k + 1) * m - k * (means[k - 1] if k else 0.0) for k, m in enumerate(means)]
-    trainable = [w.trainable for w in model.weights]
+    trainable = [(w.trainable, "probe" in w.path) for w in model.weights]
     return start, steps_logs.after_first, trainable, losses, steps_logs.logs[-1]
 
 
 def compare(method, crr_every, single, mirrored):
     w0, w1, trainable, loss_1, logs_1 = train(method, single, crr_every)
     _, w2, _, loss_2, logs_2 = train(method, mirrored, crr_every)
-    idx = [i for i, t in enumerate(trainable) if t]
+    idx = [i for i, (t, probe) in enumerate(trainable) if t and not probe]
     d1 = np.concatenate([(w1[i] - w0[i]).ravel() for i in idx])
     d2 = np.concatenate([(w2[i] - w0[i]).ravel() for i in idx])
-    max_abs = max(float(np.max(np.abs(a - b))) for a, b in zip(w1, w2))
+
+    def max_abs(probe):
+        return max(float(np.max(np.abs(a - b))) for a, b, (_, p) in zip(w1, w2, trainable)
+                   if p == probe)
+
     return {"method": method, "loss_single": loss_1, "loss_mirrored": loss_2,
             "update_rel_err": float(np.linalg.norm(d2 - d1) / np.linalg.norm(d1)),
-            "max_abs_diff": max_abs, "logs_single": logs_1, "logs_mirrored": logs_2}
+            "max_abs_diff": max_abs(False), "max_abs_diff_probe": max_abs(True),
+            "logs_single": logs_1, "logs_mirrored": logs_2}
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ multi-worker processes train and the chief alone writes the run.
 Mirrored tolerances (float32; observed on 2 CPU cores in brackets): per-step loss rtol 2e-5
 [SimCLR ≤ 1e-6, BYOL ≤ 4e-6, Barlow Twins step 1 2e-6, VICReg ≤ 3e-6, SwAV ≤ 1.1e-5];
 weights after one step ‖Δw₂ − Δw₁‖/‖Δw₁‖ < 1e-4 [1.3e-5, 1.6e-5, 1.5e-5, 1.2e-5, 2.4e-5] and
-max |w₂ − w₁| < 2e-5 over every weight [≤ 3e-6; SwAV 1.2e-5]. Later steps drift further apart
+max |w₂ − w₁| < 2e-5 over every weight but the online probe's [≤ 3e-6; SwAV 1.2e-5]; the probe
+(Adam at 1e-2) < 1e-4 [≤ 2.9e-5]. Later steps drift further apart
 (≈1% after two steps here): the update of this tiny network amplifies float32 rounding about
 300-fold per step, on one device too (a 1e-5 change of step 1's learning rate moves step 2's
 update by 0.3%), so only the first update is compared weight by weight. Barlow Twins' step-2
@@ -61,6 +62,8 @@ def test_mirrored_matches_one_device(mirrored, method):
                                rtol=LATER_LOSS_RTOL.get(method, 2e-5))
     assert r["update_rel_err"] < 1e-4, r["update_rel_err"]
     assert r["max_abs_diff"] < 2e-5, r["max_abs_diff"]
+    # The probe takes Adam steps of ~1e-2 per weight, so its noise is larger in absolute terms.
+    assert r["max_abs_diff_probe"] < 1e-4, r["max_abs_diff_probe"]
     single, mirror = r["logs_single"], r["logs_mirrored"]
     assert single["probe_acc"] == mirror["probe_acc"]
     np.testing.assert_allclose(mirror["collapse_std"], single["collapse_std"], rtol=1e-5)
