@@ -185,8 +185,8 @@ def run_benchmark(method="simclr", backbone="resnet18", batch_size=128, steps=10
     pipe, pipe_runs = pipeline_images_per_sec(data, batch_size, models["sslzoo"].recipe,
                                               steps, repeats, seed)
     logging.info("counting FLOPs and measuring the peak")
-    online = models.get("plain") or keras.Sequential([models["sslzoo"].backbone,
-                                                      models["sslzoo"].projector])
+    online = models["plain"] if has_plain else keras.Sequential(
+        [models["sslzoo"].backbone, models["sslzoo"].projector])
     fwd, flops_source = fl.forward_flops(online, 2 * batch_size, image_size)
     peak = measure_peak(compute_dtype)
     step_flops = fl.train_step_flops(fwd)
