@@ -239,14 +239,19 @@ class SSLMethod(keras.Model):
                              "False; feed (view1, view2) pairs or build with augment_in_step")
         return self.views(x)
 
-    def apply_loss(self, tape, loss, variables, optimizer):
+    def apply_loss(self, tape, loss, variables, optimizer, also=()):
         """One optimizer step on ``loss``, this replica's share of the global loss: the
         optimizer sums the replicas' gradients of loss/R (× the loss scale of mixed_float16).
-        The scaling is recorded on ``tape`` (re-entered), else its gradient would be None."""
+        The scaling is recorded on ``tape`` (re-entered), else its gradient would be None.
+        ``also``: more (variables, optimizer) pairs stepped on the same gradient pass."""
         with tape:
             scaled = optimizer.scale_loss(per_replica_loss(loss))
-        grads = tape.gradient(scaled, variables)
-        optimizer.apply(grads, variables)
+        groups = [(variables, optimizer), *also]
+        grads = tape.gradient(scaled, [v for vs, _ in groups for v in vs])
+        start = 0
+        for vs, opt in groups:
+            opt.apply(grads[start:start + len(vs)], vs)
+            start += len(vs)
 
     def train_step(self, data):
         x, y = data if isinstance(data, tuple) and len(data) == 2 else (data, None)

@@ -40,7 +40,7 @@ from sslzoo.train.optim import exclude_norms_and_biases
 from sslzoo.umm.align import (ALIGNMENTS, gradient_norm_distribution, js_to_uniform,
                               similarity_kl)
 from sslzoo.umm.split import resolve_split, split_encoders
-from sslzoo.utils.replicas import keras_step_logs, per_replica_loss
+from sslzoo.utils.replicas import keras_step_logs
 
 
 class _Follow(keras.optimizers.schedules.LearningRateSchedule):
@@ -218,15 +218,8 @@ class UMM(keras.Model):
         with tape:
             out = self._late(early, True, True, images)
             outer, ssl, delta_r = self.outer_objective(out, n)
-        if self.train_early:
-            with tape:  # the scaling must be recorded, as in SSLMethod.apply_loss
-                scaled = self.optimizer.scale_loss(per_replica_loss(outer))
-            grads = tape.gradient(scaled, self.late_vars + self.early_vars)
-            k = len(self.late_vars)
-            self.optimizer.apply(grads[:k], self.late_vars)
-            self.early_optimizer.apply(grads[k:], self.early_vars)
-        else:
-            self.ssl_model.apply_loss(tape, outer, self.late_vars, self.optimizer)
+        also = [(self.early_vars, self.early_optimizer)] if self.train_early else []
+        self.ssl_model.apply_loss(tape, outer, self.late_vars, self.optimizer, also)
         return out, ssl, delta_r
 
     def train_step(self, data):
