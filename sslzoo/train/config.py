@@ -52,6 +52,10 @@ class PretrainConfig:
                               "method's paper default.", lower=0.0)
     optimizer: str = _f("", "lars, sgd, adamw or lamb; empty = the method's default.")
     weight_decay: float = _f(-1.0, "Weight decay; -1 = the method's default.")
+    lars_eta: float = _f(1e-3, "LARS trust coefficient η (the papers' 1e-3; larger moves "
+                         "each layer further per step, e.g. 0.02 with --lars_clip).", lower=1e-12)
+    lars_clip: bool = _f(False, "Clip LARS's layer-wise rate to at most the global one "
+                         "(LARC), min(η‖w‖/‖g‖, 1).")
     warmup_epochs: float = _f(2.0, "Linear warmup epochs before the cosine decay.", lower=0.0)
     hparams: str = _f("", "Method hyperparameters, e.g. 'temperature=0.2,proj_dim=64'.")
     crr_every: int = _f(1, "Measure ΔR of the CRR taps every N steps; 0 turns CRR off.",

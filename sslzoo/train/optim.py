@@ -18,17 +18,22 @@ class LARS(keras.optimizers.Optimizer):
         w ← w − v
 
     Biases and normalisation parameters (rank ≤ 1) are excluded from both the weight decay
-    and the adaptation (r = 1), following SimCLR's ``exclude_from_weight_decay``.
+    and the adaptation (r = 1), following SimCLR's ``exclude_from_weight_decay``. η = 1e-3 is
+    the ImageNet papers' value; ``clip=True`` uses min(r, 1) (LARC's clipping), so no layer
+    steps faster than plain SGD at lr, which makes a large η (e.g. 0.02 for short runs on small
+    images) safe.
     """
 
     def __init__(self, learning_rate=0.1, momentum=0.9, weight_decay=1e-6, eta=1e-3,
-                 name="lars", **kwargs):
+                 clip=False, name="lars", **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         if momentum < 0 or weight_decay < 0 or eta <= 0:
-            raise ConfigError("LARS needs momentum >= 0, weight_decay >= 0 and eta > 0")
+            raise ConfigError("LARS needs momentum >= 0, weight_decay >= 0 and eta > 0 "
+                              f"(got {momentum}, {weight_decay}, {eta}; --lars_eta must be > 0)")
         self.momentum = momentum
         self.lars_weight_decay = weight_decay
         self.eta = eta
+        self.clip = bool(clip)
 
     def build(self, var_list):
         if self.built:
@@ -46,13 +51,15 @@ class LARS(keras.optimizers.Optimizer):
             g_norm = ops.sqrt(ops.sum(ops.square(g)))
             ok = ops.logical_and(w_norm > 0, g_norm > 0)
             trust = ops.where(ok, self.eta * w_norm / ops.where(ok, g_norm, 1.0), 1.0)
+            if self.clip:
+                trust = ops.minimum(trust, 1.0)
             lr = lr * trust
         self.assign(v, self.momentum * v + lr * g)
         self.assign_sub(variable, v)
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum,
-                "weight_decay": self.lars_weight_decay, "eta": self.eta}
+                "weight_decay": self.lars_weight_decay, "eta": self.eta, "clip": self.clip}
 
 
 def warmup_cosine(peak_lr, total_steps, warmup_steps):
@@ -75,10 +82,13 @@ def scaled_lr(base_lr, batch_size, rule="linear"):
     raise unknown_choice("learning-rate scaling rule", rule, ("linear", "sqrt", "none"))
 
 
-def make_optimizer(name, learning_rate, weight_decay=0.0, momentum=0.9):
-    """An optimizer by name; ``learning_rate`` may be a float or a schedule."""
+def make_optimizer(name, learning_rate, weight_decay=0.0, momentum=0.9, lars_eta=1e-3,
+                   lars_clip=False):
+    """An optimizer by name; ``learning_rate`` may be a float or a schedule. ``lars_*`` are
+    LARS's η and trust-ratio clipping (ignored by the others)."""
     if name == "lars":
-        return LARS(learning_rate, momentum=momentum, weight_decay=weight_decay)
+        return LARS(learning_rate, momentum=momentum, weight_decay=weight_decay, eta=lars_eta,
+                    clip=lars_clip)
     if name == "sgd":
         opt = keras.optimizers.SGD(learning_rate, momentum=momentum, weight_decay=weight_decay)
     elif name == "adamw":

@@ -56,7 +56,10 @@ def resolve_optimizer(cfg, method_cls, steps_per_epoch):
     schedule = warmup_cosine(peak, total, round(cfg.warmup_epochs * steps_per_epoch))
     info = {"optimizer": name, "base_learning_rate": base_lr, "peak_learning_rate": peak,
             "weight_decay": wd, "total_steps": total}
-    return make_optimizer(name, schedule, weight_decay=wd), info
+    if name == "lars":
+        info.update(lars_eta=cfg.lars_eta, lars_clip=cfg.lars_clip)
+    return make_optimizer(name, schedule, weight_decay=wd, lars_eta=cfg.lars_eta,
+                          lars_clip=cfg.lars_clip), info
 
 
 def _taps(cfg):

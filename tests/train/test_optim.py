@@ -51,3 +51,36 @@ def test_scaled_lr_rules():
 def test_unknown_optimizer_lists_choices():
     with pytest.raises(ConfigError, match="lamb.*lars|lars.*sgd"):
         make_optimizer("adagrad", 0.1)
+
+
+@pytest.mark.parametrize("eta, clip, trust", [(0.02, False, 0.02 * 5 / 1e-3),
+                                              (0.02, True, 1.0),      # clipped to plain SGD
+                                              (1e-6, True, 1e-6 * 5 / 1e-3)])  # below 1: kept
+def test_lars_eta_and_clip(eta, clip, trust):
+    """r = η‖w‖/‖g‖ with ‖w‖ = 5, ‖g‖ = 1e-3; LARC clipping caps it at 1."""
+    w = keras.Variable(np.array([[3.0, 4.0]], "float32"))
+    g = np.array([[0.6e-3, 0.8e-3]], "float32")
+    opt = make_optimizer("lars", 0.1, weight_decay=0.0, momentum=0.0, lars_eta=eta,
+                         lars_clip=clip)
+    opt.apply([g], [w])
+    np.testing.assert_allclose(w.numpy(), [[3.0, 4.0]] - 0.1 * trust * g, rtol=1e-5)
+    assert LARS.from_config(opt.get_config()).clip is clip
+
+
+def test_lars_rejects_non_positive_eta():
+    with pytest.raises(ConfigError, match="lars_eta"):
+        make_optimizer("lars", 0.1, lars_eta=0.0)
+
+
+def test_pretrain_passes_lars_flags_to_the_optimizer():
+    from sslzoo import methods
+    from sslzoo.train.config import PretrainConfig
+    from sslzoo.train.pretrain import resolve_optimizer
+
+    cfg = PretrainConfig(method="byol", lars_eta=0.02, lars_clip=True, output_dir="unused")
+    opt, info = resolve_optimizer(cfg, methods.get("byol"), steps_per_epoch=4)
+    assert isinstance(opt, LARS) and (opt.eta, opt.clip) == (0.02, True)
+    assert (info["lars_eta"], info["lars_clip"]) == (0.02, True)
+    opt, info = resolve_optimizer(PretrainConfig(method="mocov2", output_dir="unused"),
+                                  methods.get("mocov2"), steps_per_epoch=4)
+    assert not isinstance(opt, LARS) and "lars_eta" not in info   # SGD: the flags do not apply
