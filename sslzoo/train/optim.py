@@ -5,6 +5,7 @@ from keras import ops
 from sslzoo.errors import ConfigError, unknown_choice
 
 OPTIMIZERS = ("lars", "sgd", "adamw", "lamb")
+LARS_ETA = 1e-3  # the trust coefficient of the ImageNet papers (SimCLR, BYOL)
 
 
 class LARS(keras.optimizers.Optimizer):
@@ -24,7 +25,7 @@ class LARS(keras.optimizers.Optimizer):
     images) safe.
     """
 
-    def __init__(self, learning_rate=0.1, momentum=0.9, weight_decay=1e-6, eta=1e-3,
+    def __init__(self, learning_rate=0.1, momentum=0.9, weight_decay=1e-6, eta=LARS_ETA,
                  clip=False, name="lars", **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         if momentum < 0 or weight_decay < 0 or eta <= 0:
@@ -82,7 +83,7 @@ def scaled_lr(base_lr, batch_size, rule="linear"):
     raise unknown_choice("learning-rate scaling rule", rule, ("linear", "sqrt", "none"))
 
 
-def make_optimizer(name, learning_rate, weight_decay=0.0, momentum=0.9, lars_eta=1e-3,
+def make_optimizer(name, learning_rate, weight_decay=0.0, momentum=0.9, lars_eta=LARS_ETA,
                    lars_clip=False):
     """An optimizer by name; ``learning_rate`` may be a float or a schedule. ``lars_*`` are
     LARS's η and trust-ratio clipping (ignored by the others)."""

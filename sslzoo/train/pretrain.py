@@ -28,7 +28,7 @@ from sslzoo.train.device import is_chief, make_strategy, setup_precision
 from sslzoo.train.init import load_backbone
 from sslzoo.umm import UMM
 from sslzoo.umm.report import write_umm_report
-from sslzoo.train.optim import make_optimizer, scaled_lr, warmup_cosine
+from sslzoo.train.optim import LARS_ETA, make_optimizer, scaled_lr, warmup_cosine
 from sslzoo.utils import io
 
 
@@ -45,6 +45,16 @@ def prepare_run_dir(cfg, run_dir=None):
     return os.path.join(cfg.output_dir, "checkpoints")
 
 
+def check_lars_flags(cfg, method_cls):
+    """Whether the run uses LARS; a ConfigError when --lars_eta/--lars_clip are set without it."""
+    name = cfg.optimizer or method_cls.optim_defaults["optimizer"]
+    if name != "lars" and (cfg.lars_clip or cfg.lars_eta != LARS_ETA):
+        raise ConfigError(f"--lars_eta and --lars_clip apply only to LARS, but this run uses "
+                          f"{name} ({cfg.method}'s default unless --optimizer is given); drop "
+                          "them or pass --optimizer=lars")
+    return name == "lars"
+
+
 def resolve_optimizer(cfg, method_cls, steps_per_epoch):
     """The optimizer with the method's paper defaults, a scaled LR and warmup + cosine."""
     d = method_cls.optim_defaults
@@ -56,7 +66,7 @@ def resolve_optimizer(cfg, method_cls, steps_per_epoch):
     schedule = warmup_cosine(peak, total, round(cfg.warmup_epochs * steps_per_epoch))
     info = {"optimizer": name, "base_learning_rate": base_lr, "peak_learning_rate": peak,
             "weight_decay": wd, "total_steps": total}
-    if name == "lars":
+    if check_lars_flags(cfg, method_cls):
         info.update(lars_eta=cfg.lars_eta, lars_clip=cfg.lars_clip)
     return make_optimizer(name, schedule, weight_decay=wd, lars_eta=cfg.lars_eta,
                           lars_clip=cfg.lars_clip), info
@@ -130,6 +140,7 @@ def pretrain(cfg=None, callbacks=(), **overrides):
     if not chief:
         cfg = dataclasses.replace(cfg, output_dir=tempfile.mkdtemp(prefix="sslzoo-worker-"))
     method_cls = methods.get(cfg.method)
+    check_lars_flags(cfg, method_cls)  # before any data is loaded
     hparams = cfg.method_hparams()
     train = _load_split(cfg, cfg.split, cfg.image_size)
     steps_per_epoch = train.num_examples // cfg.batch_size

@@ -84,3 +84,6 @@ def test_pretrain_passes_lars_flags_to_the_optimizer():
     opt, info = resolve_optimizer(PretrainConfig(method="mocov2", output_dir="unused"),
                                   methods.get("mocov2"), steps_per_epoch=4)
     assert not isinstance(opt, LARS) and "lars_eta" not in info   # SGD: the flags do not apply
+    with pytest.raises(ConfigError, match="apply only to LARS.*sgd"):
+        resolve_optimizer(PretrainConfig(method="mocov2", lars_clip=True, output_dir="unused"),
+                          methods.get("mocov2"), steps_per_epoch=4)
