@@ -30,9 +30,10 @@ def test_study_app_writes_per_layer_probes_and_crr(tmp_path, tfds_dir):
         assert x["train_delta_r"] == pytest.approx(crr[x["tap"]]["train"][x["epoch"] - 1])
         assert 0.3 < x["probe_acc"] <= 1.0  # far above chance (0.1) on digits
     # stage4's pooled features are the backbone's: its last probe is the run's final probe.
+    # The two paths pool in float32 in different ops (numpy mean vs the backbone's pooling
+    # layer), so one of the 100 eval images near the boundary may flip (seen once in CI).
     per_tap = study["summary"]["per_tap"]
-    assert per_tap["stage4"]["final_acc"] == pytest.approx(
-        study["pretrain"]["linear_probe_top1"])
+    assert abs(per_tap["stage4"]["final_acc"] - study["pretrain"]["linear_probe_top1"]) <= 0.0101
     assert study["summary"]["spearman"]["all"]["n"] == 10
     assert (out / "study.png").read_bytes()[:4] == b"\x89PNG"
     rows = {line.split()[0]: line.split() for line in r.stdout.splitlines() if line.strip()}
