@@ -18,6 +18,15 @@ class ImageData:
     name: str
     split: str
 
+    def first_images(self, n):
+        """The first ``n`` images (fewer if the split is smaller) as float32 (n, S, S, 3)."""
+        import numpy as np
+
+        images = [x for x, _ in self.dataset.take(n).as_numpy_iterator()]
+        if not images:
+            return np.zeros((0, self.image_size, self.image_size, 3), "float32")
+        return np.stack(images).astype("float32")
+
 
 def to_rgb(image):
     """uint8 [H, W, C] with C in 1..4 (grey, grey+alpha, RGB, RGBA) → [H, W, 3]; alpha dropped."""

@@ -47,7 +47,7 @@ def measure(method="simclr", backbone="resnet_tiny", dataset="digits", split="tr
     from sslzoo.train.config import parse_hparams
 
     part = data.load(dataset, split, data_dir=data_dir)
-    images = np.stack([x for x, _ in part.dataset.take(num_images).as_numpy_iterator()])
+    images = part.first_images(num_images)
     if len(images) < 2:
         raise ValueError(f"{dataset} {split} has {len(images)} images; need at least 2")
     keras.utils.set_random_seed(seed)

@@ -12,7 +12,6 @@ import tempfile
 import time
 
 import keras
-import numpy as np
 from absl import logging
 
 from sslzoo import data as sdata
@@ -77,10 +76,6 @@ def _taps(cfg):
     return taps or None
 
 
-def _first_images(data, n):
-    return np.stack([x for x, _ in data.dataset.take(n).as_numpy_iterator()]).astype("float32")
-
-
 def crr_callback(cfg, model, train, start_epoch, run_dir=None):
     """The per-epoch CRR callback on fixed reference sets, or None when it is off; a resumed
     run continues the curves saved in ``run_dir`` (default: the output directory)."""
@@ -91,7 +86,7 @@ def crr_callback(cfg, model, train, start_epoch, run_dir=None):
     n = min(cfg.crr_reference_size, heldout.num_examples, train.num_examples)
     if n < 2:
         return None
-    callback = CRRCallback(_first_images(heldout, n), _first_images(train, n),
+    callback = CRRCallback(heldout.first_images(n), train.first_images(n),
                            output_dir=cfg.output_dir, patience=cfg.crr_patience,
                            early_stop=cfg.crr_early_stop)
     report = os.path.join(run_dir or cfg.output_dir, "crr_report.json")

@@ -62,3 +62,18 @@ def test_network_probe_on_local_ports(monkeypatch):
 def test_bad_split_names_the_splits(tmp_path):
     with pytest.raises(ConfigError, match="train, test|test, train"):
         load("digits", split="validation", data_dir=str(tmp_path))
+
+
+def test_first_images_are_the_split_order_as_float32():
+    import numpy as np
+    import tensorflow as tf
+
+    from sslzoo.data.images import ImageData
+
+    x = np.arange(3 * 4 * 4 * 3, dtype="uint8").reshape(3, 4, 4, 3)
+    data = ImageData(tf.data.Dataset.from_tensor_slices((x, np.zeros(3, "int32"))), 3, 1, 4,
+                     "toy", "train")
+    got = data.first_images(2)
+    assert got.dtype == np.float32 and np.array_equal(got, x[:2].astype("float32"))
+    assert data.first_images(10).shape == (3, 4, 4, 3)           # a smaller split: all of it
+    assert data.first_images(0).shape == (0, 4, 4, 3)
