@@ -18,7 +18,8 @@ flags.DEFINE_integer("num_images", 256, "Images measured (the first N of the spl
                      lower_bound=2)
 flags.DEFINE_string("hparams", "", "Method hyperparameters, as sslzoo-pretrain's --hparams.")
 flags.DEFINE_string("augment", "", "Recipe overrides, as sslzoo-pretrain's --augment.")
-flags.DEFINE_integer("seed", 0, "Seed of the weights and the views.")
+flags.DEFINE_integer("seed", 0, "Seed of the weights (the augmentation layers draw "
+                     "their own views, so repeats vary a little).")
 
 
 def main(argv):

@@ -39,17 +39,20 @@ def view_agreement(model, images):
 
 def measure(method="simclr", backbone="resnet_tiny", dataset="digits", split="train",
             num_images=256, hparams="", augment="", seed=0, data_dir=None):
-    """``view_agreement`` of ``method``'s freshly initialised model (weights and views drawn
-    with ``seed``) on the first ``num_images`` images of ``dataset``'s ``split``."""
+    """``view_agreement`` of ``method``'s freshly initialised model (weights drawn with
+    ``seed``; the augmentation layers' draws are not fixed by it, so repeats vary a little) on
+    the first ``num_images`` images of ``dataset``'s ``split``."""
     import keras
 
     from sslzoo import data, methods
+    from sslzoo.errors import DataError
     from sslzoo.train.config import parse_hparams
 
     part = data.load(dataset, split, data_dir=data_dir)
     images = part.first_images(num_images)
     if len(images) < 2:
-        raise ValueError(f"{dataset} {split} has {len(images)} images; need at least 2")
+        raise DataError(f"{dataset} {split} has {len(images)} images; sslzoo-views needs at "
+                        "least 2 (choose a larger --split)")
     keras.utils.set_random_seed(seed)
     model = methods.build(method, backbone, part.image_size, augment=augment,
                           **parse_hparams(hparams))
