@@ -4,6 +4,8 @@ import time
 
 from sslzoo.errors import ConfigError
 
+LARS_ETA = 1e-3  # LARS trust coefficient of the ImageNet papers (SimCLR, BYOL)
+
 
 def parse_hparams(text):
     """``'temperature=0.2,proj_dim=64'`` as a dict of numbers (or strings; ``none`` is None)."""
@@ -52,7 +54,7 @@ class PretrainConfig:
                               "method's paper default.", lower=0.0)
     optimizer: str = _f("", "lars, sgd, adamw or lamb; empty = the method's default.")
     weight_decay: float = _f(-1.0, "Weight decay; -1 = the method's default.")
-    lars_eta: float = _f(1e-3, "LARS trust coefficient η (the papers' 1e-3; larger moves "
+    lars_eta: float = _f(LARS_ETA, "LARS trust coefficient η (the papers' 1e-3; larger moves "
                          "each layer further per step, e.g. 0.02 with --lars_clip).", lower=1e-12)
     lars_clip: bool = _f(False, "Clip LARS's layer-wise rate to at most the global one "
                          "(LARC), min(η‖w‖/‖g‖, 1).")

@@ -3,9 +3,9 @@ import keras
 from keras import ops
 
 from sslzoo.errors import ConfigError, unknown_choice
+from sslzoo.train.config import LARS_ETA
 
 OPTIMIZERS = ("lars", "sgd", "adamw", "lamb")
-LARS_ETA = 1e-3  # the trust coefficient of the ImageNet papers (SimCLR, BYOL)
 
 
 class LARS(keras.optimizers.Optimizer):

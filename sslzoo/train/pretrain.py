@@ -22,12 +22,12 @@ from sslzoo.data.pipeline import ssl_batches
 from sslzoo.errors import ConfigError, TrainingError
 from sslzoo.eval.linear import evaluate_backbone
 from sslzoo.train import callbacks as cb
-from sslzoo.train.config import PretrainConfig
+from sslzoo.train.config import LARS_ETA, PretrainConfig
 from sslzoo.train.device import is_chief, make_strategy, setup_precision
 from sslzoo.train.init import load_backbone
 from sslzoo.umm import UMM
 from sslzoo.umm.report import write_umm_report
-from sslzoo.train.optim import LARS_ETA, make_optimizer, scaled_lr, warmup_cosine
+from sslzoo.train.optim import make_optimizer, scaled_lr, warmup_cosine
 from sslzoo.utils import io
 
 
