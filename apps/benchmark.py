@@ -21,6 +21,9 @@ flags.DEFINE_integer("batch_size", 128, "Images per step (each gives two views).
 flags.DEFINE_integer("steps", 10, "Timed train steps per run.", lower_bound=1)
 flags.DEFINE_integer("warmup", 3, "Untimed steps before them in every run (the first traces).",
                      lower_bound=1)
+flags.DEFINE_integer("crr_every", 1, "Measure ΔR every N steps in the CRR-on model, as "
+                     "sslzoo-pretrain's --crr_every; --steps must be a multiple of it.",
+                     lower_bound=1)
 flags.DEFINE_integer("repeats", 3, "Alternating runs of each configuration; medians are "
                      "reported.", lower_bound=1)
 flags.DEFINE_integer("image_size", 32, "Image side in pixels.", lower_bound=8)
@@ -94,7 +97,8 @@ def overhead_benchmark():
         steps=FLAGS.steps, warmup=FLAGS.warmup, repeats=FLAGS.repeats,
         image_size=FLAGS.image_size, precision=FLAGS.mixed_precision,
         probe=FLAGS.probe, umm={"early_lr_mult": FLAGS.umm_early_lr_mult},
-        hparams=parse_hparams(FLAGS.hparams), data_dir=FLAGS.data_dir or None, seed=FLAGS.seed)
+        hparams=parse_hparams(FLAGS.hparams), data_dir=FLAGS.data_dir or None, seed=FLAGS.seed,
+        crr_every=FLAGS.crr_every)
     return result, markdown(result)
 
 

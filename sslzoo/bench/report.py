@@ -44,13 +44,15 @@ def machine_line(m):
 def markdown(result):
     """A Markdown page: the figures, the targets (met / not met), the machine, the settings."""
     m, s = result["machine"], result["settings"]
+    every = s.get("crr_every", 1)
+    crr_on = "CRR on" if every == 1 else f"CRR every {every} steps"
     rows = [
-        ("images/s, sslzoo step (CRR on)", result["images_per_sec"], 1),
+        (f"images/s, sslzoo step ({crr_on})", result["images_per_sec"], 1),
         ("images/s, plain Keras step", result["plain_keras_images_per_sec"], 1),
         ("images/s, sslzoo step, CRR off", result["sslzoo_crr_off_images_per_sec"], 1),
         ("images/s, UMM step (CRR off)", result["umm_images_per_sec"], 1),
         ("sslzoo overhead (CRR off / plain)", result["sslzoo_overhead"], 3),
-        ("CRR overhead (on / off)", result["crr_overhead"], 3),
+        (f"CRR overhead ({'on' if every == 1 else crr_on} / off)", result["crr_overhead"], 3),
         ("UMM overhead (UMM / sslzoo, CRR off)", result["umm_overhead"], 3),
         ("input pipeline images/s (digits, alone)", result["pipeline_images_per_sec"], 1),
         (f"MFU (peak {result['peak_flops_per_sec'] / 1e9:,.1f} GFLOP/s "

@@ -3,7 +3,8 @@
 Four models are built, compiled and ``build_all()``-ed as ``sslzoo.train.pretrain`` does it (the
 method's paper optimizer, its learning rate scaled to the batch, a warmup + cosine schedule):
 
-- ``sslzoo``: the method with its defaults, CRR monitoring on every step (``crr_every=1``);
+- ``sslzoo``: the method with its defaults, CRR monitoring every ``crr_every``-th step (default
+  1: every step, as pretraining's default ``--crr_every``);
 - ``sslzoo_crr_off``: the same with ``crr_every=0``;
 - ``umm``: ``UMM(sslzoo_crr_off-like model, **umm)``;
 - ``plain``: the plain Keras step of ``sslzoo.bench.plain`` (same architecture, no probe/CRR).
@@ -76,7 +77,7 @@ CONFIGS = ("sslzoo", "sslzoo_crr_off", "umm", "plain")
 
 
 def build_model(config, method, backbone, image_size, batch_size, stem="auto", probe=True,
-                umm=None, hparams=None, like=None):
+                umm=None, hparams=None, like=None, crr_every=1):
     """(compiled, built model, optimizer settings) for one of ``CONFIGS``; ``plain`` copies the
     architecture of ``like``, an sslzoo model of the method."""
     method_cls = methods.get(method)
@@ -85,7 +86,8 @@ def build_model(config, method, backbone, image_size, batch_size, stem="auto", p
     else:
         model = methods.build(method, backbone, image_size=image_size,
                               num_classes=NUM_CLASSES if probe else None, stem=stem,
-                              crr_every=1 if config == "sslzoo" else 0, **dict(hparams or {}))
+                              crr_every=crr_every if config == "sslzoo" else 0,
+                              **dict(hparams or {}))
         if config == "umm":
             model = UMM(model, **{**DEFAULT_UMM, **(umm or {})})
     opt, info = make_optimizer_for(method_cls, batch_size)
@@ -135,10 +137,12 @@ def measure_peak(compute_dtype):
 
 def run_benchmark(method="simclr", backbone="resnet18", batch_size=128, steps=10, image_size=32,
                   repeats=3, warmup=3, precision="auto", stem="auto", probe=True, umm=None,
-                  hparams=None, data_dir=None, seed=0):
+                  hparams=None, data_dir=None, seed=0, crr_every=1):
     """Measure one method/backbone/batch and return the figures (see the module docstring).
 
     ``batch_size`` counts images; each gives two views, so a step sees 2·batch_size images.
+    With ``crr_every`` = N, ``steps`` must be a multiple of N, so that every timed run holds
+    the same steps/N measuring steps.
     """
     if batch_size < 2:
         raise ConfigError(f"batch_size must be >= 2 (contrastive losses need negatives), "
@@ -146,6 +150,10 @@ def run_benchmark(method="simclr", backbone="resnet18", batch_size=128, steps=10
     if steps < 1 or warmup < 1 or repeats < 1:
         raise ConfigError(f"need steps >= 1, warmup >= 1 (the first step traces) and "
                           f"repeats >= 1; got {steps}, {warmup}, {repeats}")
+    if crr_every < 1 or steps % crr_every:
+        raise ConfigError(f"crr_every must be >= 1 and divide steps ({steps}), so that every "
+                          f"timed run holds the same number of CRR measurements; got "
+                          f"{crr_every}. Pick --steps as a multiple of --crr_every")
     has_plain = methods.get(method).method in PLAIN
     configs = CONFIGS if has_plain else tuple(c for c in CONFIGS if c != "plain")
     data = load_pipeline_data(image_size, data_dir)  # fails fast on a batch larger than it
@@ -157,7 +165,7 @@ def run_benchmark(method="simclr", backbone="resnet18", batch_size=128, steps=10
     compute_dtype = keras.mixed_precision.global_policy().compute_dtype
     ds = batch_dataset(fixed_batch(batch_size, image_size, NUM_CLASSES, seed))
     build = dict(method=method, backbone=backbone, image_size=image_size, batch_size=batch_size,
-                 stem=stem, probe=probe, umm=umm, hparams=hparams)
+                 stem=stem, probe=probe, umm=umm, hparams=hparams, crr_every=crr_every)
     logging.info("building the %s/%s model; peak memory of its step", method, backbone)
     models = {}
     models["sslzoo"], opt_info = build_model("sslzoo", **build)
@@ -174,7 +182,7 @@ def run_benchmark(method="simclr", backbone="resnet18", batch_size=128, steps=10
 
     def measure(name):
         def once():
-            t = time_steps(models[name], ds, steps, warmup)
+            t = time_steps(models[name], ds, steps, warmup, cycle=crr_every)
             logging.info("%s: %.4f s/step", name, t)
             return t
         return once
@@ -219,7 +227,7 @@ def run_benchmark(method="simclr", backbone="resnet18", batch_size=128, steps=10
             "views_per_step": 2 * batch_size, "steps": steps, "warmup": warmup,
             "repeats": repeats, "image_size": image_size, "stem": stem, "precision": precision,
             "compute_dtype": compute_dtype, "probe": probe, "hparams": dict(hparams or {}),
-            "crr_every": 1, "crr_taps": list(models["sslzoo"].taps),
+            "crr_every": crr_every, "crr_taps": list(models["sslzoo"].taps),
             "umm": models["umm"].settings, "pipeline_dataset": f"{PIPELINE_DATASET} train",
             "seed": seed, **opt_info},
     }

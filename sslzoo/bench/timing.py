@@ -64,9 +64,14 @@ def step_times(model, data, steps, warmup=3):
     return timer.seconds[warmup:]
 
 
-def time_steps(model, data, steps, warmup=3):
-    """The median seconds of one train step (see ``step_times``)."""
-    return statistics.median(step_times(model, data, steps, warmup))
+def time_steps(model, data, steps, warmup=3, cycle=1):
+    """The median seconds of one train step (see ``step_times``). With ``cycle`` = N > 1 (work
+    done every Nth step, such as ``crr_every``), the median is over the mean step time of
+    each run of N consecutive steps, so the periodic work counts: each run holds it once."""
+    times = step_times(model, data, steps, warmup)
+    if cycle > 1:
+        times = [sum(times[i:i + cycle]) / cycle for i in range(0, len(times) - cycle + 1, cycle)]
+    return statistics.median(times)
 
 
 def time_call(fn, *args):

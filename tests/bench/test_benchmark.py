@@ -11,9 +11,10 @@ import tensorflow as tf
 
 from sslzoo import methods
 from sslzoo.bench import flops as fl
+from sslzoo.bench import timing
 from sslzoo.bench.plain import PlainSimCLR, plain_like
 from sslzoo.bench.report import markdown, targets
-from sslzoo.bench.run import make_optimizer_for, run_benchmark
+from sslzoo.bench.run import build_model, make_optimizer_for, run_benchmark
 from sslzoo.bench.timing import alternate, fixed_batch, step_times, time_steps
 from sslzoo.errors import ConfigError
 from sslzoo.train.optim import make_optimizer
@@ -118,11 +119,30 @@ def test_profiler_flops_match_the_analytic_conv_dense_count():
     assert fl.mfu(3 * flops, 0.5, 1e12) == pytest.approx(6 * flops / 1e12)
 
 
+def test_time_steps_counts_work_done_every_nth_step(monkeypatch):
+    # A ΔR measurement every 4th step: the plain median would hide it; cycles of 4 keep it.
+    times = [1.0, 1.0, 1.0, 5.0] * 3
+    monkeypatch.setattr(timing, "step_times", lambda *a, **k: list(times))
+    assert timing.time_steps(None, None, 12, cycle=1) == 1.0
+    assert timing.time_steps(None, None, 12, cycle=4) == 2.0
+
+
 def test_run_benchmark_rejects_bad_settings_before_building_anything():
     with pytest.raises(ConfigError, match="unknown method"):
         run_benchmark(method="nope")
     with pytest.raises(ConfigError, match="batch_size"):
         run_benchmark(backbone="resnet_tiny", batch_size=1)
+    for every in (0, 3):  # 3 does not divide the 10 steps: runs would differ in CRR work
+        with pytest.raises(ConfigError, match="crr_every"):
+            run_benchmark(backbone="resnet_tiny", steps=10, crr_every=every)
+
+
+def test_build_model_sets_crr_every_on_the_crr_on_model_only():
+    build = dict(method="simclr", backbone="resnet_tiny", image_size=16, batch_size=8,
+                 probe=False, hparams={"proj_dim": 16}, crr_every=4)
+    on, off = build_model("sslzoo", **build)[0], build_model("sslzoo_crr_off", **build)[0]
+    assert on.crr_every == 4 and {m.every for m in on.monitors.values()} == {4}
+    assert off.crr_every == 0 and not off.taps
 
 
 def test_targets_are_marked_met_or_not():
@@ -142,8 +162,8 @@ def test_a_figure_that_was_not_measured_is_neither_met_nor_failed():
 
 @pytest.mark.slow
 def test_benchmark_runs_a_method_without_a_plain_reference(tfds_dir):
-    result = run_benchmark(method="byol", backbone="resnet_tiny", batch_size=8, steps=1,
-                           warmup=1, repeats=1, probe=False, data_dir=tfds_dir)
+    result = run_benchmark(method="byol", backbone="resnet_tiny", batch_size=8, steps=2,
+                           warmup=1, repeats=1, probe=False, data_dir=tfds_dir, crr_every=2)
     assert result["run_order"] == ["sslzoo", "sslzoo_crr_off", "umm"]
     assert not result["plain_reference"]
     assert result["plain_keras_images_per_sec"] is None and result["sslzoo_overhead"] is None
@@ -151,6 +171,8 @@ def test_benchmark_runs_a_method_without_a_plain_reference(tfds_dir):
         assert math.isfinite(result[key]) and result[key] > 0, key
     assert result["targets"]["sslzoo_overhead"]["met"] is None
     assert "| n/a | <= 1.05 | not measured |" in markdown(result)
+    assert result["settings"]["crr_every"] == 2
+    assert "| CRR overhead (CRR every 2 steps / off) |" in markdown(result)
 
 
 REQUIRED = ("images_per_sec", "plain_keras_images_per_sec", "sslzoo_overhead", "crr_overhead",
