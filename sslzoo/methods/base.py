@@ -50,7 +50,7 @@ from sslzoo.data.augment import TwoViews, with_overrides
 from sslzoo.errors import ConfigError
 from sslzoo.losses.common import f32, l2_normalize
 from sslzoo.methods.heads import mlp, synchronized_bn
-from sslzoo.train.optim import exclude_norms_and_biases
+from sslzoo.train.optim import clone_optimizer, exclude_norms_and_biases, peak_learning_rate
 from sslzoo.utils.replicas import all_gather, keras_step_logs, per_replica_loss
 
 DEFAULT_TAPS = ("stage1", "stage2", "stage3", "stage4", "proj")
@@ -118,6 +118,14 @@ class SSLMethod(keras.Model):
     def feature_dim(self):
         return int(self.backbone.output.shape[-1])
 
+    def flag(self, name):
+        """A boolean hparam (True/False, or 0/1 as ``--hparams=name=1`` gives)."""
+        value = self.hparams[name]
+        if value not in (True, False):
+            raise ConfigError(f"{self.method} hparam {name} must be a boolean (or 0 / 1), got "
+                              f"{value!r} (--hparams={name}=1)")
+        return bool(value)
+
     # ----- pieces a method overrides -------------------------------------------------------
     def build_heads(self):
         """Create the heads, built (so UMM and the optimizer see their variables at once)."""
@@ -173,10 +181,26 @@ class SSLMethod(keras.Model):
         probe = {id(v) for v in self.probe.trainable_variables} if self.probe else set()
         return [v for v in self.trainable_variables if id(v) not in probe]
 
+    @property
+    def fixed_lr_variables(self):
+        """Variables stepped at the schedule's peak learning rate throughout instead of the
+        schedule (SimSiam's optional fixed predictor lr); none by default."""
+        return []
+
+    def _decayed_and_fixed(self):
+        fixed = self.fixed_lr_variables
+        ids = {id(v) for v in fixed}
+        return [v for v in self.ssl_trainable_variables if id(v) not in ids], fixed
+
     # ----- shared machinery ----------------------------------------------------------------
     def compile(self, optimizer, probe_optimizer=None, **kwargs):
         super().compile(optimizer=optimizer, **kwargs)
         self.probe_optimizer = probe_optimizer or keras.optimizers.Adam(PROBE_LR)
+        self.fixed_lr_optimizer = None
+        if self.fixed_lr_variables:
+            inner = getattr(self.optimizer, "inner_optimizer", self.optimizer)
+            self.fixed_lr_optimizer = clone_optimizer(
+                self.optimizer, peak_learning_rate(inner._learning_rate))
 
     def build_all(self):
         """Create every variable (model, optimizers) so checkpoints restore eagerly; biases
@@ -186,8 +210,11 @@ class SSLMethod(keras.Model):
         if self.probe is not None:
             self.probe(tf.zeros((1, self.backbone.output.shape[-1])))
             self.probe_optimizer.build(self.probe.trainable_variables)
-        exclude_norms_and_biases(self.optimizer, self.ssl_trainable_variables)
-        self.optimizer.build(self.ssl_trainable_variables)
+        decayed, fixed = self._decayed_and_fixed()
+        for opt, variables in ((self.optimizer, decayed), (self.fixed_lr_optimizer, fixed)):
+            if variables:
+                exclude_norms_and_biases(opt, variables)
+                opt.build(variables)
         self.built = True
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
@@ -199,7 +226,10 @@ class SSLMethod(keras.Model):
 
     def checkpoint_items(self):
         """Trackables besides the model and its optimizer that a checkpoint must hold."""
-        return {"probe_optimizer": self.probe_optimizer} if self.probe is not None else {}
+        items = {"probe_optimizer": self.probe_optimizer} if self.probe is not None else {}
+        if self.fixed_lr_optimizer is not None:
+            items["fixed_lr_optimizer"] = self.fixed_lr_optimizer
+        return items
 
     def call(self, images, training=False):
         """Inference: the pooled backbone embedding."""
@@ -243,14 +273,22 @@ class SSLMethod(keras.Model):
         """One optimizer step on ``loss``, this replica's share of the global loss: the
         optimizer sums the replicas' gradients of loss/R (× the loss scale of mixed_float16).
         The scaling is recorded on ``tape`` (re-entered), else its gradient would be None.
-        ``also``: more (variables, optimizer) pairs stepped on the same gradient pass."""
+        ``also``: more (variables, optimizer) pairs stepped on the same gradient pass; their
+        gradients carry ``optimizer``'s loss scale, so a loss-scaled one gets them rescaled
+        to its own (each keeps its own dynamic scale)."""
         with tape:
             scaled = optimizer.scale_loss(per_replica_loss(loss))
         groups = [(variables, optimizer), *also]
         grads = tape.gradient(scaled, [v for vs, _ in groups for v in vs])
+        scale = _loss_scale(optimizer)  # read before optimizer.apply may change it
         start = 0
         for vs, opt in groups:
-            opt.apply(grads[start:start + len(vs)], vs)
+            g = grads[start:start + len(vs)]
+            own = _loss_scale(opt)
+            if opt is not optimizer and own is not None:
+                ratio = own if scale is None else own / scale
+                g = [None if x is None else x * ops.cast(ratio, x.dtype) for x in g]
+            opt.apply(g, vs)
             start += len(vs)
 
     def train_step(self, data):
@@ -263,7 +301,9 @@ class SSLMethod(keras.Model):
                 out["local_proj"] = self.forward_local(local)
             loss = self.ssl_loss(out, n)
         lr = ops.convert_to_tensor(self.optimizer.learning_rate)  # the rate this step uses
-        self.apply_loss(tape, loss, self.ssl_trainable_variables, self.optimizer)
+        decayed, fixed = self._decayed_and_fixed()
+        also = [(fixed, self.fixed_lr_optimizer)] if fixed else []
+        self.apply_loss(tape, loss, decayed, self.optimizer, also)
         self.after_update()
         return self.update_metrics(loss, out, n, y, lr)
 
@@ -329,6 +369,13 @@ def local_encoder(backbone, size):
     net = keras.models.clone_model(backbone, clone_function=lambda layer: layer,
                                    input_tensors=keras.Input((size, size, 3), name="local_images"))
     return keras.Model(net.inputs, net.outputs, name=f"{backbone.name}_local")
+
+
+def _loss_scale(optimizer):
+    """The current dynamic loss scale of a LossScaleOptimizer (float32), else None."""
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return ops.convert_to_tensor(optimizer.dynamic_scale, "float32")
+    return None
 
 
 def skip_symbolic_build(model):

@@ -110,12 +110,9 @@ class DINO(EMAMethod):
     def build_heads(self):
         self.crop_settings()  # bad multi-crop hparams fail before anything is built
         h = self.hparams
-        bn = h["use_bn_in_head"]
-        if bn not in (True, False):  # also 0 / 1, as --hparams=use_bn_in_head=1 gives
-            raise ConfigError(f"dino hparam use_bn_in_head must be a boolean (or 0 / 1), got "
-                              f"{bn!r} (--hparams=use_bn_in_head=1)")
+        bn = self.flag("use_bn_in_head")
         hidden = h["proj_hidden_dim"] or self.feature_dim
-        self.projector = mlp((hidden, hidden, h["proj_dim"]), "projector", hidden_bn=bool(bn),
+        self.projector = mlp((hidden, hidden, h["proj_dim"]), "projector", hidden_bn=bn,
                              activation="gelu", in_dim=self.feature_dim)
         self.prototypes = Prototypes(h["out_dim"], normalize=True, name="prototypes",
                                      dtype="float32")

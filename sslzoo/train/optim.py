@@ -101,6 +101,29 @@ def make_optimizer(name, learning_rate, weight_decay=0.0, momentum=0.9, lars_eta
     return opt
 
 
+def peak_learning_rate(learning_rate):
+    """The highest rate of a float or of ``warmup_cosine``'s schedule (its warm-up target)."""
+    if isinstance(learning_rate, keras.optimizers.schedules.CosineDecay):
+        return float(learning_rate.warmup_target or learning_rate.initial_learning_rate)
+    if callable(learning_rate):
+        raise ConfigError(f"cannot tell the peak of a {type(learning_rate).__name__} "
+                          "learning-rate schedule; compile with a float or a CosineDecay "
+                          "(sslzoo.train.optim.warmup_cosine)")
+    return float(ops.convert_to_numpy(learning_rate))  # a float, or an optimizer's variable
+
+
+def clone_optimizer(optimizer, learning_rate):
+    """A fresh optimizer like ``optimizer`` (same class and settings, its own state) at
+    ``learning_rate``; wrapped in a LossScaleOptimizer when ``optimizer`` is."""
+    base = getattr(optimizer, "inner_optimizer", optimizer)
+    config = {**base.get_config(), "learning_rate": learning_rate}
+    config.pop("name", None)
+    clone = base.__class__.from_config(config)
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        clone = keras.optimizers.LossScaleOptimizer(clone)
+    return clone
+
+
 def exclude_norms_and_biases(optimizer, variables):
     """Exempt rank ≤ 1 variables (biases, BN) from the decoupled weight decay of SGD/AdamW/LAMB."""
     if not isinstance(optimizer, LARS) and getattr(optimizer, "weight_decay", None):

@@ -24,7 +24,8 @@ computed in float32. The wrapped model's CRR monitors run in the outer step, so
 ``crr/<tap>/delta_r`` shows the last layer's ΔR recover.
 
 Multi-crop (DINO's ``local_crops`` > 0) is refused with a ConfigError: the bi-level step runs
-the two global views through the split encoders only.
+the two global views through the split encoders only. So is a fixed-lr head (SimSiam's
+``fix_pred_lr``), which the inner and outer optimizers would step on the schedule.
 """
 import contextlib
 
@@ -36,7 +37,7 @@ from sslzoo.crr.coding_rate import pair_delta_r
 from sslzoo.errors import ConfigError, unknown_choice
 from sslzoo.losses.common import f32
 from sslzoo.methods.base import SSLMethod, skip_symbolic_build
-from sslzoo.train.optim import exclude_norms_and_biases
+from sslzoo.train.optim import clone_optimizer, exclude_norms_and_biases
 from sslzoo.umm.align import (ALIGNMENTS, gradient_norm_distribution, js_to_uniform,
                               similarity_kl)
 from sslzoo.umm.split import resolve_split, split_encoders
@@ -57,15 +58,8 @@ class _Follow(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def _clone(optimizer, main, mult=1.0):
-    """A fresh optimizer like ``optimizer`` (same class and settings, its own state) whose
-    learning rate follows ``main``'s; loss-scaled like it under mixed_float16."""
-    base = getattr(optimizer, "inner_optimizer", optimizer)
-    config = {**base.get_config(), "learning_rate": _Follow(main, mult)}
-    config.pop("name", None)
-    clone = base.__class__.from_config(config)
-    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-        clone = keras.optimizers.LossScaleOptimizer(clone)
-    return clone
+    """A fresh optimizer like ``optimizer`` whose learning rate follows ``main``'s."""
+    return clone_optimizer(optimizer, _Follow(main, mult))
 
 
 class UMM(keras.Model):
@@ -95,6 +89,10 @@ class UMM(keras.Model):
             raise ConfigError(f"UMM does not support multi-crop ({model.method} with "
                               f"local_crops={model.local_crops}): set --hparams=local_crops=0 "
                               "or drop --umm")
+        if model.fixed_lr_variables:
+            raise ConfigError(f"UMM steps every head on its own optimizers and does not keep "
+                              f"{model.method}'s fixed-lr variables fixed: set "
+                              "--hparams=fix_pred_lr=0 or drop --umm")
         for name, value in (("beta", beta), ("gamma", gamma), ("early_lr_mult", early_lr_mult)):
             if not value >= 0:
                 raise ConfigError(f"UMM {name} must be >= 0, got {value}")
