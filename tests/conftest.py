@@ -27,3 +27,26 @@ def tiny_run(tmp_path_factory, tfds_dir):
     out = str(tmp_path_factory.mktemp("tiny") / "run")
     pretrain(**TINY_RUN, data_dir=tfds_dir, output_dir=out)
     return out
+
+
+def require_fashion_mnist():
+    """Skip where Debian's dataset-fashion-mnist is not installed; under CI (CI=true), fail."""
+    from sslzoo.data import fashion_mnist
+
+    if os.path.isdir(fashion_mnist.SYSTEM_DIR):
+        return
+    message = f"{fashion_mnist.SYSTEM_DIR} is missing: `{fashion_mnist.INSTALL}` (as root)"
+    if os.environ.get("CI"):
+        pytest.fail(message + "; .ci/run installs it")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def fashion_dir(tmp_path_factory):
+    """A TFDS data_dir holding fashion_mnist, built once per session from Debian's files."""
+    from sslzoo.data import load
+
+    require_fashion_mnist()
+    d = str(tmp_path_factory.mktemp("tfds_fashion"))
+    load("fashion_mnist", "test", data_dir=d)
+    return d

@@ -8,12 +8,15 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from sslzoo.data import fashion_mnist
 from sslzoo.data.digits import Digits
 from sslzoo.data.images import DEFAULT_SIZE, ImageData, to_square_uint8
 from sslzoo.errors import ConfigError, DataError
 
 DOWNLOAD_HOST = ("storage.googleapis.com", 443)
-BUILT_IN = "digits (built in, no network), folder:PATH"
+BUILT_IN = ("digits (built in, no network), fashion_mnist (offline from Debian's "
+            "dataset-fashion-mnist), folder:PATH")
+LOCAL_BUILDERS = (Digits, fashion_mnist.LocalFashionMNIST)  # built from local files only
 
 
 def network_available(timeout=3.0):
@@ -49,6 +52,8 @@ def _builder(name, data_dir):
     if ":" in head and not head.split(":", 1)[1][:1].isdigit():  # `name:1.0.0` is a version
         raise ConfigError(f"dataset {name!r} names a TFDS community namespace, which needs "
                           f"the network; use {BUILT_IN}, or a TFDS name such as cifar10.")
+    if fashion_mnist.is_fashion_mnist(name):
+        return fashion_mnist.builder(name, data_dir)
     try:
         return tfds.builder(name, data_dir=data_dir, try_gcs=False)
     except tfds.core.registered.DatasetNotFoundError:
@@ -69,7 +74,7 @@ def _prepare(builder, name, download):
     if builder.is_prepared():
         return
     config = tfds.download.DownloadConfig(try_download_gcs=False)
-    if isinstance(builder, Digits):  # made from scikit-learn's bundled files: no download
+    if isinstance(builder, LOCAL_BUILDERS):  # made from local files: no download
         builder.download_and_prepare(download_config=config)
         return
     instructions = builder.MANUAL_DOWNLOAD_INSTRUCTIONS
@@ -105,7 +110,9 @@ def load_tfds(name, split="train", data_dir=None, image_size=None, download=True
     label = features["label"] if "label" in features else None
     num_classes = label.num_classes if isinstance(label, tfds.features.ClassLabel) else None
     height = image.shape[0]
-    size = int(image_size or height or DEFAULT_SIZE)
+    local = isinstance(builder, fashion_mnist.LocalFashionMNIST)
+    size = int(image_size or (fashion_mnist.IMAGE_SIZE if local else height) or DEFAULT_SIZE)
+    square = fashion_mnist.square_uint8 if local else to_square_uint8
     try:
         num = builder.info.splits[split].num_examples
     except (KeyError, ValueError, AssertionError) as e:
@@ -117,7 +124,7 @@ def load_tfds(name, split="train", data_dir=None, image_size=None, download=True
 
     def convert(ex):
         y = tf.cast(ex["label"], tf.int32) if num_classes else tf.constant(-1, tf.int32)
-        return to_square_uint8(ex["image"], size), y
+        return square(ex["image"], size), y
 
     ds = ds.map(convert, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ImageData(ds, int(num), num_classes, size, name, split)

@@ -59,6 +59,8 @@ class PretrainConfig:
     lars_clip: bool = _f(False, "Clip LARS's layer-wise rate to at most the global one "
                          "(LARC), min(η‖w‖/‖g‖, 1).")
     warmup_epochs: float = _f(2.0, "Linear warmup epochs before the cosine decay.", lower=0.0)
+    schedule: str = _f("cosine", "Learning rate after the warmup: cosine (decay to 0) or "
+                       "constant (the peak rate to the end).", choices=("cosine", "constant"))
     hparams: str = _f("", "Method hyperparameters, e.g. 'temperature=0.2,proj_dim=64'.")
     crr_every: int = _f(1, "Measure ΔR of the CRR taps every N steps; 0 turns CRR off.",
                         lower=0)

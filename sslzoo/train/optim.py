@@ -63,12 +63,19 @@ class LARS(keras.optimizers.Optimizer):
                 "weight_decay": self.lars_weight_decay, "eta": self.eta, "clip": self.clip}
 
 
-def warmup_cosine(peak_lr, total_steps, warmup_steps):
-    """Linear warmup from 0 to ``peak_lr`` over ``warmup_steps``, then cosine decay to 0."""
+SCHEDULES = ("cosine", "constant")
+
+
+def warmup_cosine(peak_lr, total_steps, warmup_steps, schedule="cosine"):
+    """Linear warmup from 0 to ``peak_lr`` over ``warmup_steps``, then cosine decay to 0, or
+    with ``schedule="constant"`` ``peak_lr`` to the end (a CosineDecay with alpha = 1)."""
+    if schedule not in SCHEDULES:
+        raise ConfigError(f"--schedule must be one of {SCHEDULES}, got {schedule!r}")
     warmup_steps = int(min(max(warmup_steps, 0), max(total_steps - 1, 0)))
     return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=0.0 if warmup_steps else peak_lr,
-        decay_steps=max(total_steps - warmup_steps, 1), alpha=0.0,
+        decay_steps=max(total_steps - warmup_steps, 1),
+        alpha=1.0 if schedule == "constant" else 0.0,
         warmup_target=peak_lr if warmup_steps else None, warmup_steps=warmup_steps)
 
 

@@ -55,16 +55,17 @@ def check_lars_flags(cfg, method_cls):
 
 
 def resolve_optimizer(cfg, method_cls, steps_per_epoch):
-    """The optimizer with the method's paper defaults, a scaled LR and warmup + cosine."""
+    """The optimizer with the method's paper defaults, a scaled LR, warmup and ``--schedule``."""
     d = method_cls.optim_defaults
     name = cfg.optimizer or d["optimizer"]
     base_lr = cfg.learning_rate or d["learning_rate"]
     wd = d["weight_decay"] if cfg.weight_decay < 0 else cfg.weight_decay
     peak = scaled_lr(base_lr, cfg.batch_size, d.get("scale", "linear"))
     total = cfg.epochs * steps_per_epoch
-    schedule = warmup_cosine(peak, total, round(cfg.warmup_epochs * steps_per_epoch))
+    schedule = warmup_cosine(peak, total, round(cfg.warmup_epochs * steps_per_epoch),
+                             cfg.schedule)
     info = {"optimizer": name, "base_learning_rate": base_lr, "peak_learning_rate": peak,
-            "weight_decay": wd, "total_steps": total}
+            "weight_decay": wd, "total_steps": total, "schedule": cfg.schedule}
     if check_lars_flags(cfg, method_cls):
         info.update(lars_eta=cfg.lars_eta, lars_clip=cfg.lars_clip)
     return make_optimizer(name, schedule, weight_decay=wd, lars_eta=cfg.lars_eta,

@@ -3,7 +3,10 @@ import numpy as np
 import pytest
 
 from sslzoo.errors import ConfigError
+from sslzoo import methods
+from sslzoo.train.config import PretrainConfig
 from sslzoo.train.optim import LARS, make_optimizer, scaled_lr, warmup_cosine
+from sslzoo.train.pretrain import resolve_optimizer
 
 
 def test_lars_matches_hand_computed_update():
@@ -40,6 +43,19 @@ def test_warmup_cosine_shape():
     np.testing.assert_allclose(lrs, [0.0, 0.5, 1.0, 0.5, 0.0], atol=1e-6)
 
 
+def test_constant_schedule_holds_the_peak_after_warmup():
+    s = warmup_cosine(2.0, total_steps=110, warmup_steps=10, schedule="constant")
+    lrs = np.array([float(s(i)) for i in (0, 5, 10, 60, 109, 110)])
+    np.testing.assert_allclose(lrs, [0.0, 1.0, 2.0, 2.0, 2.0, 2.0], atol=1e-6)
+    with pytest.raises(ConfigError, match="schedule"):
+        warmup_cosine(1.0, 10, 0, schedule="step")
+    with pytest.raises(ConfigError, match="--schedule"):
+        PretrainConfig(schedule="linear", output_dir="unused")
+    _, info = resolve_optimizer(PretrainConfig(schedule="constant", output_dir="unused"),
+                                methods.get("simclr"), steps_per_epoch=4)
+    assert info["schedule"] == "constant"
+
+
 def test_scaled_lr_rules():
     assert scaled_lr(0.3, 512) == pytest.approx(0.6)
     assert scaled_lr(0.3, 1024, "sqrt") == pytest.approx(0.6)
@@ -73,10 +89,6 @@ def test_lars_rejects_non_positive_eta():
 
 
 def test_pretrain_passes_lars_flags_to_the_optimizer():
-    from sslzoo import methods
-    from sslzoo.train.config import PretrainConfig
-    from sslzoo.train.pretrain import resolve_optimizer
-
     cfg = PretrainConfig(method="byol", lars_eta=0.02, lars_clip=True, output_dir="unused")
     opt, info = resolve_optimizer(cfg, methods.get("byol"), steps_per_epoch=4)
     assert isinstance(opt, LARS) and (opt.eta, opt.clip) == (0.02, True)
