@@ -23,6 +23,7 @@ from sslzoo.utils.io import atomic_path, read_json, write_json
 
 
 STUDY_TEMPERATURE = 0.2  # SimCLR's at small batches; the issue's scratch run used it
+SIGNALS = ("heldout_delta_r", "train_delta_r", "gap")  # label-free, from the CRR callback
 
 
 def _like(name, default):
@@ -108,7 +109,8 @@ class LayerProbeCallback(keras.callbacks.Callback):
 
     ``fit`` and ``evaluate`` are (images [N, S, S, 3] in [0, 255], int labels [N]). Each
     measurement appends one record per tap, ``{"epoch" (1-based), "tap", "probe_acc",
-    "heldout_delta_r", "train_delta_r"}`` (ΔR from the CRR callback's logs, null if absent),
+    "heldout_delta_r", "train_delta_r", "gap"}`` (from the CRR callback's logs, null if
+    absent; gap = (ΔR_train − ΔR_heldout) / |ΔR_heldout|),
     then rewrites ``study.json`` and ``study.png`` in ``output_dir``. List it after the
     CRRCallback. With ``resume`` it keeps the records of an earlier ``study.json`` up to the
     epoch training continues from.
@@ -162,8 +164,7 @@ class LayerProbeCallback(keras.callbacks.Callback):
                 accs[tap] = linear_probe(fit[tap], self.fit_y, ev[tap], self.eval_y)
             self.records.append({
                 "epoch": epoch + 1, "tap": tap, "probe_acc": accs[tap],
-                "heldout_delta_r": _number(logs.get(f"crr/{tap}/heldout_delta_r")),
-                "train_delta_r": _number(logs.get(f"crr/{tap}/train_delta_r"))})
+                **{k: _number(logs.get(f"crr/{tap}/{k}")) for k in SIGNALS}})
         logging.info("study epoch %d probe accuracy: %s", epoch + 1, ", ".join(
             f"{t} {a:.4f}" if a is not None else f"{t} n/a" for t, a in accs.items()))
         self.write()
@@ -187,12 +188,11 @@ class LayerProbeCallback(keras.callbacks.Callback):
 
 
 def curves(records):
-    """{tap: {"epoch": [...], "probe_acc": [...], "heldout_delta_r": [...],
-    "train_delta_r": [...]}} in epoch order (None → NaN)."""
+    """{tap: {"epoch": [...], "probe_acc": [...], and one list per label-free signal}} in
+    epoch order (None or absent → NaN)."""
     out = {}
     for r in sorted(records, key=lambda r: r["epoch"]):
-        c = out.setdefault(r["tap"], {k: [] for k in ("epoch", "probe_acc", "heldout_delta_r",
-                                                      "train_delta_r")})
+        c = out.setdefault(r["tap"], {k: [] for k in ("epoch", "probe_acc", *SIGNALS)})
         for k in c:
             v = r.get(k)
             c[k].append(float("nan") if v is None else v)
@@ -214,12 +214,15 @@ def _rho(x, y):
 
 def spearman(records):
     """Spearman ρ between held-out ΔR and probe accuracy: ``"all"`` over every (layer, epoch)
-    point, ``"per_tap"`` across epochs for each layer. Each is {"rho", "p", "n"}; ρ is None
-    with fewer than 3 points or a constant series."""
+    point, ``"per_tap"`` across epochs for each layer; ``"signals"``: per tap, ρ across epochs
+    between probe accuracy and each label-free signal (held-out ΔR, pretraining ΔR, gap).
+    Each is {"rho", "p", "n"}; ρ is None with fewer than 3 points or a constant series."""
     c = curves(records)
     every = [(d, a) for tap in c for d, a in zip(c[tap]["heldout_delta_r"], c[tap]["probe_acc"])]
     return {"all": _rho(*zip(*every)) if every else _rho([], []),
-            "per_tap": {tap: _rho(v["heldout_delta_r"], v["probe_acc"]) for tap, v in c.items()}}
+            "per_tap": {tap: _rho(v["heldout_delta_r"], v["probe_acc"]) for tap, v in c.items()},
+            "signals": {tap: {k: _rho(v[k], v["probe_acc"]) for k in SIGNALS}
+                        for tap, v in c.items()}}
 
 
 def peaks(records):

@@ -31,6 +31,20 @@ def test_spearman_on_a_planted_series():
     assert rho["all"]["n"] == 10 and 0 < rho["all"]["p"] < 0.05
 
 
+def test_spearman_per_signal():
+    epochs = [10, 20, 30, 40, 50]
+    acc = [0.5, 0.7, 0.8, 0.75, 0.6]
+    records = [{"epoch": e, "tap": "stage4", "probe_acc": a, "heldout_delta_r": 1.0 + e,
+                "train_delta_r": 2.0 + e, "gap": g}
+               for e, a, g in zip(epochs, acc, [0.5, 0.3, 0.1, 0.2, 0.4])]
+    sig = spearman(records)["signals"]["stage4"]
+    assert sig["gap"]["rho"] == pytest.approx(-1.0)  # the gap mirrors accuracy
+    expect = 1 - 6 * (0 + 1 + 4 + 0 + 9) / (5 * 24)  # accuracy ranks 1,3,5,4,2 against 1..5
+    assert sig["heldout_delta_r"]["rho"] == pytest.approx(expect)
+    assert sig["train_delta_r"]["rho"] == pytest.approx(expect)
+    assert spearman(_records("a", epochs, [1] * 5, acc))["signals"]["a"]["gap"]["n"] == 0
+
+
 def test_spearman_skips_missing_points_and_constant_series():
     records = _records("a", [1, 2, 3, 4], [1, 2, None, 4], [0.1, 0.3, 0.5, None])
     records += _records("flat", [1, 2, 3], [1, 2, 3], [0.5, 0.5, 0.5])
@@ -68,7 +82,7 @@ def _split(n, seed):
 def _logs(epoch):
     return {f"crr/{t}/{k}": float(epoch + i + (0.5 if k == "train_delta_r" else 0))
             for i, t in enumerate(("stage1", "stage2", "stage3", "stage4", "proj"))
-            for k in ("heldout_delta_r", "train_delta_r")}
+            for k in ("heldout_delta_r", "train_delta_r", "gap")}
 
 
 def test_probe_callback_measures_every_k_epochs_and_writes_study_json(model, tmp_path):
@@ -87,6 +101,7 @@ def test_probe_callback_measures_every_k_epochs_and_writes_study_json(model, tmp
         (e, t) for e in (2, 4, 5) for t in taps]
     last = {r["tap"]: r for r in report["records"] if r["epoch"] == 5}
     assert last["stage2"]["heldout_delta_r"] == 5.0 and last["stage2"]["train_delta_r"] == 5.5
+    assert last["stage2"]["gap"] == 5.0
     # The recorded accuracy is the probe on that tap's pooled features.
     out_fit = model.forward(fit[0].astype("float32"), training=False)["stage1"]
     out_ev = model.forward(ev[0].astype("float32"), training=False)["stage1"]
