@@ -18,12 +18,13 @@ from absl import logging
 
 from sslzoo.errors import ConfigError
 from sslzoo.eval.linear import linear_probe
+from sslzoo.eval.study_plots import plot_study
+from sslzoo.eval.study_stats import SIGNALS, number, summarize
 from sslzoo.train.config import PretrainConfig, _f
 from sslzoo.utils.io import atomic_path, read_json, write_json
 
 
 STUDY_TEMPERATURE = 0.2  # SimCLR's at small batches; the issue's scratch run used it
-SIGNALS = ("heldout_delta_r", "train_delta_r", "gap")  # label-free, from the CRR callback
 
 
 def _like(name, default):
@@ -96,14 +97,6 @@ def _features(model, images, batch_size=256):
     return {tap: np.concatenate(v) for tap, v in out.items()}
 
 
-def _number(value):
-    """A finite float, or None (for JSON) when missing or not finite."""
-    if value is None:
-        return None
-    value = float(np.asarray(value))
-    return value if math.isfinite(value) else None
-
-
 class LayerProbeCallback(keras.callbacks.Callback):
     """Every ``every`` epochs (and at epoch ``epochs``) fit a linear probe per tap.
 
@@ -164,7 +157,7 @@ class LayerProbeCallback(keras.callbacks.Callback):
                 accs[tap] = linear_probe(fit[tap], self.fit_y, ev[tap], self.eval_y)
             self.records.append({
                 "epoch": epoch + 1, "tap": tap, "probe_acc": accs[tap],
-                **{k: _number(logs.get(f"crr/{tap}/{k}")) for k in SIGNALS}})
+                **{k: number(logs.get(f"crr/{tap}/{k}")) for k in SIGNALS}})
         logging.info("study epoch %d probe accuracy: %s", epoch + 1, ", ".join(
             f"{t} {a:.4f}" if a is not None else f"{t} n/a" for t, a in accs.items()))
         self.write()
@@ -185,97 +178,6 @@ class LayerProbeCallback(keras.callbacks.Callback):
         write_json(self.path, report)
         plot_study(self.records, os.path.join(self.output_dir, "study.png"))
         return report
-
-
-def curves(records):
-    """{tap: {"epoch": [...], "probe_acc": [...], and one list per label-free signal}} in
-    epoch order (None or absent → NaN)."""
-    out = {}
-    for r in sorted(records, key=lambda r: r["epoch"]):
-        c = out.setdefault(r["tap"], {k: [] for k in ("epoch", "probe_acc", *SIGNALS)})
-        for k in c:
-            v = r.get(k)
-            c[k].append(float("nan") if v is None else v)
-    return out
-
-
-def _rho(x, y):
-    from scipy.stats import spearmanr
-
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok], y[ok]
-    result = {"rho": None, "p": None, "n": int(ok.sum())}
-    if len(x) >= 3 and np.ptp(x) > 0 and np.ptp(y) > 0:
-        res = spearmanr(x, y)
-        result.update(rho=_number(res.statistic), p=_number(res.pvalue))
-    return result
-
-
-def spearman(records):
-    """Spearman ρ between held-out ΔR and probe accuracy: ``"all"`` over every (layer, epoch)
-    point, ``"per_tap"`` across epochs for each layer; ``"signals"``: per tap, ρ across epochs
-    between probe accuracy and each label-free signal (held-out ΔR, pretraining ΔR, gap).
-    Each is {"rho", "p", "n"}; ρ is None with fewer than 3 points or a constant series."""
-    c = curves(records)
-    every = [(d, a) for tap in c for d, a in zip(c[tap]["heldout_delta_r"], c[tap]["probe_acc"])]
-    return {"all": _rho(*zip(*every)) if every else _rho([], []),
-            "per_tap": {tap: _rho(v["heldout_delta_r"], v["probe_acc"]) for tap, v in c.items()},
-            "signals": {tap: {k: _rho(v[k], v["probe_acc"]) for k in SIGNALS}
-                        for tap, v in c.items()}}
-
-
-def peaks(records):
-    """Per tap: peak probe accuracy and its (first) epoch, final accuracy and epoch, and the
-    drop from the peak (peak − final)."""
-    out = {}
-    for tap, c in curves(records).items():
-        acc = np.asarray(c["probe_acc"], dtype=np.float64)
-        if not np.isfinite(acc).any():
-            out[tap] = {"peak_acc": None, "peak_epoch": None, "final_acc": None,
-                        "final_epoch": None, "drop": None}
-            continue
-        i = int(np.nanargmax(acc))
-        final = _number(acc[-1])
-        out[tap] = {"peak_acc": float(acc[i]), "peak_epoch": int(c["epoch"][i]),
-                    "final_acc": final, "final_epoch": int(c["epoch"][-1]),
-                    "drop": None if final is None else float(acc[i] - final)}
-    return out
-
-
-def summarize(records):
-    return {"per_tap": peaks(records), "spearman": spearman(records)}
-
-
-def plot_study(records, path):
-    """Two panels, written atomically: probe accuracy per layer vs epoch; held-out (solid) and
-    pretraining (dashed) ΔR per layer vs epoch."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
-    for i, (tap, c) in enumerate(curves(records).items()):
-        color = f"C{i}"
-        ax1.plot(c["epoch"], c["probe_acc"], "o-", ms=3, color=color, label=tap)
-        ax2.plot(c["epoch"], c["heldout_delta_r"], "o-", ms=3, color=color,
-                 label=f"{tap} held-out")
-        ax2.plot(c["epoch"], c["train_delta_r"], "--", color=color, alpha=0.7,
-                 label=f"{tap} pretraining")
-    ax1.set(xlabel="epoch", ylabel="linear-probe accuracy (probe-eval split)",
-            title="Probe accuracy per layer")
-    ax2.set(xlabel="epoch", ylabel="ΔR (ε = 0.5, pair partition)", title="ΔR per layer")
-    values = [v for r in records for v in (r["heldout_delta_r"], r["train_delta_r"])
-              if v is not None]
-    if values and min(values) > 0:
-        ax2.set_yscale("log")  # layers differ by an order of magnitude
-    ax1.legend(fontsize=7)
-    ax2.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
 
 
 def _arrays(data):

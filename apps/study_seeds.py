@@ -1,0 +1,55 @@
+"""One study setting at several seeds: per-layer peak / final / drop (mean ± SE), Spearman ρ of
+the last stage's probe with each label-free signal, and the CRR warning against the probe.
+
+    python -m apps.study_seeds --runs='runs/fmnist_s*' --output_dir=runs/fmnist_seeds
+
+Writes seeds.json, seeds.md and seeds.png into --output_dir and prints the Markdown.
+"""
+import glob
+import os
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("runs", "", "Comma-separated sslzoo-study run directories (globs allowed).")
+flags.DEFINE_string("watch", "stage4", "The layer whose probe should drop (the last stage).")
+flags.DEFINE_string("early", "stage1,stage2", "Layers that should hold their probe accuracy.")
+flags.DEFINE_string("output_dir", "", "Where to write seeds.json, seeds.md and seeds.png.")
+
+
+def _dirs():
+    out = []
+    for pattern in (p.strip() for p in FLAGS.runs.split(",") if p.strip()):
+        found = sorted(glob.glob(pattern))
+        if not found:
+            raise app.UsageError(f"--runs: {pattern!r} matches no directory")
+        out += found
+    if not out:
+        raise app.UsageError("--runs is empty: give the study run directories")
+    return out
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    from sslzoo.eval.seeds import markdown, plot_seeds, summarize_seeds
+    from sslzoo.utils.io import write_json, write_text
+
+    early = tuple(t.strip() for t in FLAGS.early.split(",") if t.strip())
+    summary = summarize_seeds(_dirs(), watch=FLAGS.watch, early=early)
+    text = markdown(summary)
+    print(text)
+    if FLAGS.output_dir:
+        os.makedirs(FLAGS.output_dir, exist_ok=True)
+        write_json(os.path.join(FLAGS.output_dir, "seeds.json"), summary)
+        write_text(os.path.join(FLAGS.output_dir, "seeds.md"), text + "\n")
+        plot_seeds(summary, os.path.join(FLAGS.output_dir, "seeds.png"))
+
+
+def run():
+    """Console-script entry point (``sslzoo-study-seeds``)."""
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

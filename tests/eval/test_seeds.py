@@ -1,0 +1,76 @@
+"""Several seeds of one study setting: the claims computed from planted run directories."""
+import json
+
+import pytest
+
+from sslzoo.errors import DataError
+from sslzoo.eval.seeds import markdown, mean_se, plot_seeds, summarize_seeds
+from sslzoo.eval.study_stats import summarize
+
+EPOCHS = [10, 20, 30, 40, 50, 60]
+
+
+def _run(tmp_path, name, late, warning):
+    """A study run: stage1 flat, stage4 rising then falling by `late` drop, a warning."""
+    records = []
+    for i, e in enumerate(EPOCHS):
+        s4 = 0.80 + 0.02 * min(i, 2) - (late * (i - 2) / 3 if i > 2 else 0.0)
+        for tap, acc, gap in (("stage1", 0.70 + 0.001 * (i % 2), 0.01),
+                              ("stage4", s4, 0.01 + 0.02 * i)):
+            records.append({"epoch": e, "tap": tap, "probe_acc": acc,
+                            "heldout_delta_r": 10.0 - i, "train_delta_r": 10.0, "gap": gap})
+    d = tmp_path / name
+    d.mkdir()
+    study = {"records": records, "summary": summarize(records)}
+    (d / "study.json").write_text(json.dumps(study))
+    (d / "crr_report.json").write_text(json.dumps({"warning": warning, "history": {}}))
+    (d / "config.json").write_text(json.dumps({"epochs": 60}))
+    return str(d)
+
+
+def test_mean_se():
+    m = mean_se([1.0, 2.0, 3.0, None])
+    assert m["mean"] == 2.0 and m["se"] == pytest.approx(1.0 / 3 ** 0.5) and len(m["values"]) == 3
+    assert mean_se([0.5])["se"] is None and mean_se([])["mean"] is None
+
+
+def test_claims_from_three_planted_runs(tmp_path):
+    warn = {"signal": "memorisation_gap", "detected_at_epoch": 33, "turning_epoch": 25,
+            "best_epoch": 29}
+    late = {**warn, "detected_at_epoch": 50}
+    runs = [_run(tmp_path, "s0", 0.03, warn), _run(tmp_path, "s1", 0.04, late),
+            _run(tmp_path, "s2", 0.035, None)]
+    s = summarize_seeds(runs, watch="stage4", early=("stage1",))
+    assert s["layers"]["stage4"]["drop"]["mean"] == pytest.approx(0.035)
+    assert s["layers"]["stage4"]["drop"]["se"] == pytest.approx(0.005 / 3 ** 0.5)
+    assert s["layers"]["stage4"]["peak_epochs"] == [30, 30, 30]
+    assert s["layers"]["stage1"]["drop"]["mean"] == pytest.approx(0.0)
+    assert s["memorises"]
+    # Each run's ρ of stage4's accuracy with each signal, and their mean.
+    for k in ("heldout_delta_r", "gap"):
+        per_run = [json.load(open(f"{r}/study.json"))["summary"]["spearman"]["signals"]
+                   ["stage4"][k]["rho"] for r in runs]
+        assert s["signals"][k]["values"] == pytest.approx(per_run)
+        assert s["signals"][k]["mean"] == pytest.approx(sum(per_run) / 3)
+    assert s["signals"]["train_delta_r"]["mean"] is None  # a constant series has no ρ
+    w0, w1, w2 = s["warning"]
+    assert (w0["lag"], w0["within_lag"], w0["probe_epoch_used"]) == (3, True, 30)
+    assert w0["loss_vs_label_best"] == pytest.approx(0.0)
+    assert (w1["lag"], w1["within_lag"]) == (20, False)
+    assert not w2["fired"]
+    text = markdown(s)
+    assert "**yes**" in text and "| s2 | 0.8400 @ 30 | never |" in text
+    plot_seeds(s, str(tmp_path / "seeds.png"))
+    assert (tmp_path / "seeds.png").stat().st_size < 150_000
+
+
+def test_a_small_drop_is_not_memorisation(tmp_path):
+    runs = [_run(tmp_path, f"s{i}", d, None) for i, d in enumerate((0.01, 0.03, 0.05))]
+    s = summarize_seeds(runs, early=("stage1",))
+    assert s["layers"]["stage4"]["drop"]["mean"] == pytest.approx(0.03)
+    assert not s["memorises"]  # 3 points but SE 1.15: under three standard errors
+
+
+def test_not_a_study_run(tmp_path):
+    with pytest.raises(DataError, match="not a finished sslzoo-study run.*study.json"):
+        summarize_seeds([str(tmp_path)])
