@@ -2,11 +2,13 @@
 (floors), and the same backbone trained with labels at the same budget (a ceiling)."""
 import keras
 import numpy as np
+import tensorflow as tf
 
 from sslzoo import backbones
-from sslzoo.data.pipeline import eval_batches
+from sslzoo.data.pipeline import eval_batches, ssl_batches
 from sslzoo.errors import ConfigError
 from sslzoo.eval.linear import linear_probe, probe_backbone
+from sslzoo.train.optim import warmup_cosine
 
 
 def _pixels(data):
@@ -48,11 +50,6 @@ def supervised_ceiling(backbone, train, fit, test, epochs, batch_size=100,
     head on ``test``) and ``{"linear_probe_top1"}`` (the standard probe of its pooled
     features, fitted on ``fit`` and scored on ``test``, like every other probe).
     """
-    import tensorflow as tf
-
-    from sslzoo.data.pipeline import ssl_batches
-    from sslzoo.train.optim import warmup_cosine
-
     if not train.num_classes:
         raise ConfigError(f"{train.name} {train.split} has no labels; the supervised ceiling "
                           "needs a labelled split")
@@ -68,7 +65,7 @@ def supervised_ceiling(backbone, train, fit, test, epochs, batch_size=100,
                   metrics=["accuracy"])
     ds = ssl_batches(train, min(batch_size, train.num_examples), seed=seed)
     if augment is not None:
-        from sslzoo.data.augment import view_pipeline
+        from sslzoo.data.augment import view_pipeline  # keras-cv: imported only when needed
 
         layers = view_pipeline(augment, train.image_size)
 

@@ -50,6 +50,9 @@ class PretrainConfig:
                          lower=0)
     epochs: int = _f(20, "Pretraining epochs.", lower=1)
     batch_size: int = _f(256, "Global batch size (images; each gives two views).", lower=1)
+    steps_per_epoch: int = _f(0, "Batches per epoch; 0 = one pass over --split. Otherwise the "
+                              "split repeats, so a large split can be measured (CRR, probes, "
+                              "checkpoints) every N steps, like a small one.", lower=0)
     learning_rate: float = _f(0.0, "Base learning rate before batch scaling; 0 = the "
                               "method's paper default.", lower=0.0)
     optimizer: str = _f("", "lars, sgd, adamw or lamb; empty = the method's default.")

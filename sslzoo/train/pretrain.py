@@ -139,7 +139,7 @@ def pretrain(cfg=None, callbacks=(), **overrides):
     check_lars_flags(cfg, method_cls)  # before any data is loaded
     hparams = cfg.method_hparams()
     train = _load_split(cfg, cfg.split, cfg.image_size)
-    steps_per_epoch = train.num_examples // cfg.batch_size
+    steps_per_epoch = cfg.steps_per_epoch or train.num_examples // cfg.batch_size
     with strategy.scope():
         model = methods.build(cfg.method, cfg.backbone, image_size=train.image_size,
                               num_classes=train.num_classes, stem=cfg.stem,
@@ -158,6 +158,8 @@ def pretrain(cfg=None, callbacks=(), **overrides):
     ssl_model = getattr(model, "ssl_model", model)  # UMM wraps the method
     views = ssl_model.view_layer() if cfg.augment_on == "data" else None
     batches = ssl_batches(train, cfg.batch_size, views, seed=cfg.seed)
+    if cfg.steps_per_epoch:
+        batches = batches.repeat()
 
     nan_guard = cb.NaNGuard()
     checkpointer = cb.Checkpointer(model, ckpt_dir, nan_guard,
@@ -179,7 +181,7 @@ def pretrain(cfg=None, callbacks=(), **overrides):
                  cb.ConciseProgbar()]
     if start_epoch < cfg.epochs:
         model.fit(batches, epochs=cfg.epochs, initial_epoch=start_epoch, callbacks=callbacks,
-                  shuffle=False,
+                  shuffle=False, steps_per_epoch=cfg.steps_per_epoch or None,
                   verbose=cfg.verbose)
     if nan_guard.tripped:
         last = checkpointer.manager.latest_checkpoint or "none (no epoch finished)"

@@ -53,6 +53,15 @@ def test_pretrain_writes_a_complete_run_dir(tmp_path, tfds_dir):
     assert not any(f.name.startswith(".tmp-") for f in run.iterdir())
 
 
+def test_steps_per_epoch_repeats_the_split(tmp_path, tfds_dir):
+    summary = pretrain(**_small_kwargs(tmp_path, tfds_dir, split="train[:128]", crr_every=0,
+                                       steps_per_epoch=3, schedule="constant"))
+    rows = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert summary["steps"] == summary["total_steps"] == 2 * 3  # 128 images give 2 batches
+    assert summary["schedule"] == "constant"
+
+
 class NaNAfterFourSteps(SimCLR):
     method = "nan_test"
 
