@@ -131,7 +131,11 @@ class SSLMethod(keras.Model):
         """Create the heads, built (so UMM and the optimizer see their variables at once)."""
         h = self.hparams
         hidden = h.get("proj_hidden_dim") or self.feature_dim
-        dims = (hidden,) * (self.proj_layers - 1) + (h["proj_dim"],)
+        layers = h.get("proj_layers", self.proj_layers)
+        if isinstance(layers, bool) or not isinstance(layers, int) or layers < 1:
+            raise ConfigError(f"{self.method} hparam proj_layers must be an integer >= 1 (1 is "
+                              f"a linear projector), got {layers!r}")
+        dims = (hidden,) * (layers - 1) + (h["proj_dim"],)
         self.projector = mlp(dims, "projector", in_dim=self.feature_dim)
 
     def ssl_loss(self, out, n):

@@ -8,7 +8,8 @@ class SimCLR(SSLMethod):
     """Backbone → MLP projector (Dense–BN–ReLU–Dense) → NT-Xent over the 2N views.
 
     Paper defaults: temperature 0.5 (the CIFAR setting), projector d → d → 128 where d is the
-    backbone's feature width (2048 for the paper's ResNet-50; ``proj_hidden_dim=None``), LARS with
+    backbone's feature width (2048 for the paper's ResNet-50; ``proj_hidden_dim=None``);
+    ``proj_layers=1`` is the paper's "linear" projection head of its Figure 8 ablation. LARS with
     learning rate 0.3 × batch/256 (ImageNet: 0.3; CIFAR: 1.0 × batch/256) and weight decay 1e-6.
 
     Under a distribution strategy the negatives are the global batch's: each replica gathers
@@ -17,7 +18,7 @@ class SimCLR(SSLMethod):
 
     method = "simclr"
     recipe = "simclr"
-    defaults = {"temperature": 0.5, "proj_hidden_dim": None, "proj_dim": 128}
+    defaults = {"temperature": 0.5, "proj_hidden_dim": None, "proj_dim": 128, "proj_layers": 2}
     optim_defaults = {"optimizer": "lars", "learning_rate": 1.0, "weight_decay": 1e-6, "scale": "linear"}
 
     def ssl_loss(self, out, n):

@@ -65,3 +65,13 @@ def test_raw_images_need_in_step_augmentation(batch):
     m = _model()
     with pytest.raises(ValueError, match="augment_in_step"):
         m.train_step(batch)
+
+
+def test_proj_layers_one_is_a_linear_head():
+    m = methods.build("simclr", "resnet_tiny", image_size=32, proj_layers=1, proj_dim=16)
+    dense = [layer for layer in m.projector.layers]
+    assert [type(layer).__name__ for layer in dense] == ["Dense"] and dense[0].units == 16
+    assert len(methods.build("simclr", "resnet_tiny", image_size=32).projector.layers) == 4
+    for bad in (0, 1.5, True):
+        with pytest.raises(ConfigError, match="proj_layers must be an integer >= 1"):
+            methods.build("simclr", "resnet_tiny", image_size=32, proj_layers=bad)
