@@ -2,6 +2,7 @@
 the last stage's probe with each label-free signal, and the CRR warning against the probe.
 
     python -m apps.study_seeds --runs='runs/fmnist_s*' --output_dir=runs/fmnist_seeds
+    python -m apps.study_seeds --runs='runs/search_*' --per_run     # one row per run
 
 Writes seeds.json, seeds.md and seeds.png into --output_dir and prints the Markdown.
 """
@@ -15,6 +16,8 @@ flags.DEFINE_string("runs", "", "Comma-separated sslzoo-study run directories (g
 flags.DEFINE_string("watch", "stage4", "The layer whose probe should drop (the last stage).")
 flags.DEFINE_string("early", "stage1,stage2", "Layers that should hold their probe accuracy.")
 flags.DEFINE_string("output_dir", "", "Where to write seeds.json, seeds.md and seeds.png.")
+flags.DEFINE_bool("per_run", False, "Only print one table row per run (finished or not), as "
+                  "for a search over settings; writes nothing.")
 
 
 def _dirs():
@@ -32,9 +35,12 @@ def _dirs():
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from sslzoo.eval.seeds import markdown, plot_seeds, summarize_seeds
+    from sslzoo.eval.seeds import markdown, plot_seeds, run_rows, summarize_seeds
     from sslzoo.utils.io import write_json, write_text
 
+    if FLAGS.per_run:
+        print(run_rows(_dirs()))
+        return
     early = tuple(t.strip() for t in FLAGS.early.split(",") if t.strip())
     summary = summarize_seeds(_dirs(), watch=FLAGS.watch, early=early)
     text = markdown(summary)

@@ -131,6 +131,34 @@ def markdown(summary):
     return "\n".join(lines)
 
 
+def run_rows(run_dirs, taps=("stage1", "stage2", "stage4", "proj")):
+    """A Markdown table with one row per run (finished or not): each tap's probe peak @ epoch
+    → final, the gap of stage1 and stage4 at the first and last epoch, and the warning."""
+    from sslzoo.crr.warning import gaps
+
+    head = " | ".join(f"{t} peak @ ep → final" for t in taps)
+    lines = [f"| run | epochs | {head} | gap stage1 / stage4, first → last | warning |",
+             "|---|---|" + "---|" * len(taps) + "---|---|"]
+    for d in run_dirs:
+        study, crr = (read_json(os.path.join(d, f)) for f in ("study.json", "crr_report.json"))
+        c = curves(study["records"])
+        cells = []
+        for t in taps:
+            acc = np.asarray(c[t]["probe_acc"], dtype=np.float64)
+            i = int(np.nanargmax(acc))
+            cells.append(f"{acc[i]:.4f} @ {c[t]['epoch'][i]} → {acc[-1]:.4f}")
+        hist = {t: {k: [np.nan if v is None else v for v in crr["history"][t][k]]
+                    for k in ("heldout", "train")} for t in ("stage1", "stage4")}
+        g = {t: gaps(hist[t]) for t in hist}
+        w = crr.get("warning")
+        warn = f"epoch {w['detected_at_epoch']} ({w['signal']}, best {w['best_epoch']})" \
+            if w else "none"
+        lines.append(f"| {os.path.basename(os.path.normpath(d))} | {c[taps[0]]['epoch'][-1]} | "
+                     f"{' | '.join(cells)} | {g['stage1'][0]:.3f} → {g['stage1'][-1]:.3f} / "
+                     f"{g['stage4'][0]:.3f} → {g['stage4'][-1]:.3f} | {warn} |")
+    return "\n".join(lines)
+
+
 def plot_seeds(summary, path):
     """Probe accuracy (mean ± SE over seeds) and ΔR per layer against epoch; warnings marked."""
     runs = [load_run(d) for d in summary["runs"]]

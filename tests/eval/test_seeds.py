@@ -4,7 +4,7 @@ import json
 import pytest
 
 from sslzoo.errors import DataError
-from sslzoo.eval.seeds import markdown, mean_se, plot_seeds, summarize_seeds
+from sslzoo.eval.seeds import markdown, mean_se, plot_seeds, run_rows, summarize_seeds
 from sslzoo.eval.study_stats import summarize
 
 EPOCHS = [10, 20, 30, 40, 50, 60]
@@ -23,7 +23,9 @@ def _run(tmp_path, name, late, warning):
     d.mkdir()
     study = {"records": records, "summary": summarize(records)}
     (d / "study.json").write_text(json.dumps(study))
-    (d / "crr_report.json").write_text(json.dumps({"warning": warning, "history": {}}))
+    history = {t: {"heldout": [10.0, 10.0], "train": [10.5, 11.0 if t == "stage4" else 10.2]}
+               for t in ("stage1", "stage4")}
+    (d / "crr_report.json").write_text(json.dumps({"warning": warning, "history": history}))
     (d / "config.json").write_text(json.dumps({"epochs": 60}))
     return str(d)
 
@@ -74,3 +76,14 @@ def test_a_small_drop_is_not_memorisation(tmp_path):
 def test_not_a_study_run(tmp_path):
     with pytest.raises(DataError, match="not a finished sslzoo-study run.*study.json"):
         summarize_seeds([str(tmp_path)])
+
+
+def test_one_row_per_run(tmp_path):
+    warn = {"signal": "heldout_drop", "detected_at_epoch": 40, "turning_epoch": 31,
+            "best_epoch": 30}
+    rows = run_rows([_run(tmp_path, "a", 0.03, warn), _run(tmp_path, "b", 0.0, None)],
+                    taps=("stage1", "stage4")).splitlines()
+    assert len(rows) == 4
+    assert rows[2] == ("| a | 60 | 0.7010 @ 20 → 0.7010 | 0.8400 @ 30 → 0.8100 | 0.050 → 0.020 "
+                       "/ 0.050 → 0.100 | epoch 40 (heldout_drop, best 30) |")
+    assert rows[3].endswith("| none |")
