@@ -7,13 +7,13 @@ from sslzoo.utils.io import atomic_path
 
 def plot_study(records, path):
     """Two panels, written atomically: probe accuracy per layer vs epoch; held-out (solid) and
-    pretraining (dashed) ΔR per layer vs epoch."""
+    pretraining (dashed) ΔR per layer vs epoch. Legends sit outside the axes."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.2), dpi=100)
     for i, (tap, c) in enumerate(curves(records).items()):
         color = f"C{i}"
         ax1.plot(c["epoch"], c["probe_acc"], "o-", ms=3, color=color, label=tap)
@@ -28,8 +28,8 @@ def plot_study(records, path):
               if v is not None]
     if values and min(values) > 0:
         ax2.set_yscale("log")  # layers differ by an order of magnitude
-    ax1.legend(fontsize=7)
-    ax2.legend(fontsize=7, ncol=2)
+    for ax in (ax1, ax2):  # outside the axes, so no curve is hidden
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png")
