@@ -3,10 +3,11 @@
 ``summarize_seeds(run_dirs, watch="stage4")`` reads each run's ``study.json`` and
 ``crr_report.json`` and returns:
 
-- ``layers``: per tap, the probe's peak, final and drop (peak − final), each as mean, standard
-  error over seeds (SE = sample std / √n) and per-run values; the peak epochs;
-- ``memorises``: whether the watched tap's mean drop is ≥ ``min_drop`` and ≥ 3 SE, while
-  every tap in ``early`` ends within ``early_tol`` of its own peak (mean over seeds);
+- ``layers``: per tap, ``mean_curve`` (the seed-mean probe curve's peak, final and drop, with
+  the drop's SE over seeds), and each run's own peak, final and drop (peak − final) as mean,
+  standard error over seeds (SE = sample std / √n) and values; the peak epochs;
+- ``memorises``: whether the watched tap's seed-mean drop is ≥ ``min_drop`` and ≥ 3 SE, while
+  every tap in ``early`` ends within ``early_tol`` of its seed-mean peak;
 - ``signals``: per label-free signal, the Spearman ρ across epochs between the watched tap's
   probe accuracy and that signal, per run and mean;
 - ``warning``: per run, the CRR warning's epochs against the probe's peak epoch (the lag, and
@@ -71,6 +72,22 @@ def warning_check(run, watch, lag_frac=0.1):
             "best_by_crr_acc": best_acc, "loss_vs_label_best": float(acc[peak] - best_acc)}
 
 
+def mean_curve(runs, tap):
+    """The seed-mean probe curve of ``tap`` on the epochs every run measured: its peak, final
+    and drop, and the drop's SE over seeds (each run's accuracy at the mean curve's peak epoch
+    minus its final accuracy). Peaks of single noisy runs overstate a drop; the mean's less."""
+    per_run = [curves(r["study"]["records"])[tap] for r in runs]
+    epochs = sorted(set.intersection(*[set(c["epoch"]) for c in per_run]))
+    acc = np.asarray([[dict(zip(c["epoch"], c["probe_acc"]))[e] for e in epochs]
+                      for c in per_run], dtype=np.float64)
+    mean = np.nanmean(acc, axis=0)
+    i = int(np.nanargmax(mean))
+    drops = acc[:, i] - acc[:, -1]
+    return {"epochs": epochs, "mean": [float(v) for v in mean], "peak_epoch": int(epochs[i]),
+            "peak_acc": float(mean[i]), "final_acc": float(mean[-1]),
+            "drop": float(mean[i] - mean[-1]), "drop_se": mean_se(drops)["se"]}
+
+
 def summarize_seeds(run_dirs, watch="stage4", early=("stage1", "stage2"), min_drop=0.02,
                     early_tol=0.005, lag_frac=0.1):
     """The claims across runs of one setting (see the module docstring)."""
@@ -81,12 +98,12 @@ def summarize_seeds(run_dirs, watch="stage4", early=("stage1", "stage2"), min_dr
                   for k in ("peak_acc", "final_acc", "drop")} for t in taps}
     for t in taps:
         layers[t]["peak_epochs"] = [p[t]["peak_epoch"] for p in per_tap if t in p]
-    drop = layers[watch]["drop"]
+        layers[t]["mean_curve"] = mean_curve(runs, t)
+    drop = layers[watch]["mean_curve"]
     memorises = bool(
-        drop["mean"] is not None and drop["mean"] >= min_drop
-        and (drop["se"] is None or drop["mean"] >= 3 * drop["se"])
-        and all(layers[e]["drop"]["mean"] is not None and layers[e]["drop"]["mean"] <= early_tol
-                for e in early if e in layers))
+        drop["drop"] >= min_drop and (drop["drop_se"] is None or drop["drop"] >= 3 *
+                                      drop["drop_se"])
+        and all(layers[e]["mean_curve"]["drop"] <= early_tol for e in early if e in layers))
     signals = {}
     for k in SIGNALS:
         rhos = [r["study"]["summary"]["spearman"].get("signals", {}).get(watch, {})
@@ -103,10 +120,14 @@ def markdown(summary):
     """The summary as Markdown tables (per layer; signals; warning per run)."""
     f = lambda m: "n/a" if m["mean"] is None else (
         f"{m['mean']:.4f}" + (f" ± {m['se']:.4f}" if m["se"] is not None else ""))
-    lines = ["| layer | peak | final | drop | peak epochs |", "|---|---|---|---|---|"]
+    lines = ["| layer | seed-mean curve: peak @ epoch → final | its drop ± SE | per run: peak "
+             "| final | drop | peak epochs |", "|---|---|---|---|---|---|---|"]
     for tap, s in summary["layers"].items():
-        lines.append(f"| {tap} | {f(s['peak_acc'])} | {f(s['final_acc'])} | {f(s['drop'])} | "
-                     f"{', '.join(str(e) for e in s['peak_epochs'])} |")
+        m = s["mean_curve"]
+        se = f" ± {m['drop_se']:.4f}" if m["drop_se"] is not None else ""
+        lines.append(f"| {tap} | {m['peak_acc']:.4f} @ {m['peak_epoch']} → {m['final_acc']:.4f} "
+                     f"| {m['drop']:.4f}{se} | {f(s['peak_acc'])} | {f(s['final_acc'])} | "
+                     f"{f(s['drop'])} | {', '.join(str(e) for e in s['peak_epochs'])} |")
     lines += ["", f"Memorises ({summary['watch']} drop ≥ {summary['criteria']['min_drop']} and "
               f"≥ 3 SE, {', '.join(summary['early'])} within "
               f"{summary['criteria']['early_tol']} of their peaks): "

@@ -47,6 +47,10 @@ def test_claims_from_three_planted_runs(tmp_path):
     assert s["layers"]["stage4"]["drop"]["se"] == pytest.approx(0.005 / 3 ** 0.5)
     assert s["layers"]["stage4"]["peak_epochs"] == [30, 30, 30]
     assert s["layers"]["stage1"]["drop"]["mean"] == pytest.approx(0.0)
+    m = s["layers"]["stage4"]["mean_curve"]
+    assert (m["peak_epoch"], m["peak_acc"]) == (30, pytest.approx(0.84))
+    assert m["drop"] == pytest.approx(0.035) and m["drop_se"] == pytest.approx(0.005 / 3 ** 0.5)
+    assert s["layers"]["stage1"]["mean_curve"]["drop"] == pytest.approx(0.0)
     assert s["memorises"]
     # Each run's ρ of stage4's accuracy with each signal, and their mean.
     for k in ("heldout_delta_r", "gap"):
@@ -62,6 +66,7 @@ def test_claims_from_three_planted_runs(tmp_path):
     assert not w2["fired"]
     text = markdown(s)
     assert "**yes**" in text and "| s2 | 0.8400 @ 30 | never |" in text
+    assert "| stage4 | 0.8400 @ 30 → 0.8050 | 0.0350 ± 0.0029 |" in text
     plot_seeds(s, str(tmp_path / "seeds.png"))
     assert (tmp_path / "seeds.png").stat().st_size < 150_000
 
@@ -87,3 +92,22 @@ def test_one_row_per_run(tmp_path):
     assert rows[2] == ("| a | 60 | 0.7010 @ 20 → 0.7010 | 0.8400 @ 30 → 0.8100 | 0.050 → 0.020 "
                        "/ 0.050 → 0.100 | epoch 40 (heldout_drop, best 30) |")
     assert rows[3].endswith("| none |")
+
+
+def test_mean_curve_discounts_peaks_at_different_epochs(tmp_path):
+    from sslzoo.eval.seeds import load_run, mean_curve
+
+    runs = []
+    for name, spike in (("a", 20), ("b", 40)):
+        d = tmp_path / name
+        d.mkdir()
+        records = [{"epoch": e, "tap": "stage4", "probe_acc": 0.9 if e == spike else 0.8}
+                   for e in (10, 20, 30, 40, 50)]
+        (d / "study.json").write_text(json.dumps({"records": records,
+                                                  "summary": summarize(records)}))
+        (d / "crr_report.json").write_text(json.dumps({"warning": None, "history": {}}))
+        (d / "config.json").write_text(json.dumps({"epochs": 50}))
+        runs.append(load_run(str(d)))
+    m = mean_curve(runs, "stage4")
+    assert (m["peak_epoch"], m["drop"]) == (20, pytest.approx(0.05))  # per run: 0.1 each
+    assert m["drop_se"] == pytest.approx(0.05)  # drops at epoch 20: 0.1 and 0.0
