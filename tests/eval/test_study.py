@@ -180,3 +180,21 @@ def test_final_probe_follows_the_study_splits():
     assert StudyConfig(output_dir="x").probe_test_split == "test"
     with pytest.raises(ConfigError, match="set only --probe_eval_split"):
         StudyConfig(output_dir="x", probe_eval_split="train[1000:1200]", probe_test_split="test[:9]")
+
+
+def test_shipped_memorise_flagfile_parses_to_the_documented_setting():
+    import os
+
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "apps", "configs",
+                        "study_fmnist_memorise.flags")
+    fv = flags.FlagValues()
+    define_from_dataclass(StudyConfig, fv)
+    fv(["prog", f"--flagfile={path}", "--seed=3", "--output_dir=unused"])
+    cfg = StudyConfig(**values_for(StudyConfig, fv)[0])
+    assert (cfg.dataset, cfg.split, cfg.backbone, cfg.epochs) == (
+        "fashion_mnist", "train[:200]", "resnet_tiny", 300)
+    assert cfg.method_hparams() == {"proj_layers": 1, "temperature": 0.2}
+    assert (cfg.schedule, cfg.learning_rate, cfg.seed) == ("constant", 0.0128, 3)
+    assert "test" not in (cfg.probe_fit_split, cfg.probe_eval_split, cfg.crr_reference_split)
+    assert (cfg.probe_train_split, cfg.probe_test_split) == ("train[50000:55000]",
+                                                             "train[55000:57000]")
