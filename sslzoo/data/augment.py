@@ -159,6 +159,14 @@ def view_pipeline(recipe, image_size, view=0):
     return layers
 
 
+def apply_view(layers, images):
+    """One view: ``images`` (cast to float32) through a ``view_pipeline``'s layers, float32."""
+    v = tf.cast(images, "float32")
+    for layer in layers:
+        v = layer(v, training=True)
+    return tf.cast(v, "float32")
+
+
 class TwoViews(keras.layers.Layer):
     """uint8 or float images (N, S, S, 3) → two independently augmented float32 views."""
 
@@ -175,13 +183,7 @@ class TwoViews(keras.layers.Layer):
 
     def call(self, images, training=True):
         x = tf.cast(images, "float32")
-        out = []
-        for layers in self.views:
-            v = x
-            for layer in layers:
-                v = layer(v, training=True)
-            out.append(tf.cast(v, "float32"))
-        return tuple(out)
+        return tuple(apply_view(layers, x) for layers in self.views)
 
     def compute_output_shape(self, input_shape):
         shape = (input_shape[0], self.image_size, self.image_size, 3)

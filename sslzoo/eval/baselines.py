@@ -65,17 +65,12 @@ def supervised_ceiling(backbone, train, fit, test, epochs, batch_size=100,
                   metrics=["accuracy"])
     ds = ssl_batches(train, min(batch_size, train.num_examples), seed=seed)
     if augment is not None:
-        from sslzoo.data.augment import view_pipeline  # keras-cv: imported only when needed
+        # keras-cv: imported only when needed
+        from sslzoo.data.augment import apply_view, view_pipeline
 
         layers = view_pipeline(augment, train.image_size)
-
-        def view(x, y):
-            x = tf.cast(x, tf.float32)
-            for layer in layers:
-                x = layer(x, training=True)
-            return x, y
-
-        ds = ds.map(view, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(lambda x, y: (apply_view(layers, x), y),
+                    num_parallel_calls=tf.data.AUTOTUNE)
     model.fit(ds, epochs=epochs, verbose=0)
     _, head_top1 = model.evaluate(eval_batches(test), verbose=0)
     return {"head_top1": float(head_top1), "linear_probe_top1": probe_backbone(net, fit, test)}

@@ -22,7 +22,7 @@ import numpy as np
 
 from sslzoo.errors import DataError
 from sslzoo.eval.study_plots import plot_seed_curves
-from sslzoo.eval.study_stats import SIGNALS, curves
+from sslzoo.eval.study_stats import SIGNALS, curves, stack_runs
 from sslzoo.utils.io import read_json
 
 
@@ -76,10 +76,7 @@ def mean_curve(runs, tap):
     """The seed-mean probe curve of ``tap`` on the epochs every run measured: its peak, final
     and drop, and the drop's SE over seeds (each run's accuracy at the mean curve's peak epoch
     minus its final accuracy). Peaks of single noisy runs overstate a drop; the mean's less."""
-    per_run = [curves(r["study"]["records"])[tap] for r in runs]
-    epochs = sorted(set.intersection(*[set(c["epoch"]) for c in per_run]))
-    acc = np.asarray([[dict(zip(c["epoch"], c["probe_acc"]))[e] for e in epochs]
-                      for c in per_run], dtype=np.float64)
+    epochs, acc = stack_runs([curves(r["study"]["records"]) for r in runs], tap, "probe_acc")
     mean = np.nanmean(acc, axis=0)
     i = int(np.nanargmax(mean))
     drops = acc[:, i] - acc[:, -1]

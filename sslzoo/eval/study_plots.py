@@ -1,7 +1,7 @@
 """``study.png`` (one run) and the seeds figure (several runs of one setting)."""
 import numpy as np
 
-from sslzoo.eval.study_stats import curves
+from sslzoo.eval.study_stats import curves, stack_runs
 from sslzoo.utils.io import atomic_path
 
 
@@ -36,13 +36,6 @@ def plot_study(records, path):
     plt.close(fig)
 
 
-def _stack(runs, tap, key):
-    """(epochs, values (runs, epochs)) on the epochs every run measured."""
-    common = sorted(set.intersection(*[set(r[tap]["epoch"]) for r in runs]))
-    rows = [[dict(zip(r[tap]["epoch"], r[tap][key]))[e] for e in common] for r in runs]
-    return np.asarray(common), np.asarray(rows, dtype=np.float64)
-
-
 def plot_seed_curves(runs, path, warning_epochs=()):
     """Three panels, written atomically, for several runs' ``curves``: probe accuracy per
     layer (mean, band ± SE over runs), held-out ΔR per layer (mean, log scale) and the
@@ -56,7 +49,7 @@ def plot_seed_curves(runs, path, warning_epochs=()):
     for i, tap in enumerate(runs[0]):
         color = f"C{i}"
         for ax, key in zip(axes, ("probe_acc", "heldout_delta_r", "gap")):
-            epochs, v = _stack(runs, tap, key)
+            epochs, v = stack_runs(runs, tap, key)
             if not np.isfinite(v).any():
                 continue
             mean = np.nanmean(v, axis=0)

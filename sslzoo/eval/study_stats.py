@@ -27,6 +27,13 @@ def curves(records):
     return out
 
 
+def stack_runs(runs, tap, key):
+    """(epochs, values (runs, epochs)) of several runs' ``curves`` on the epochs all measured."""
+    common = sorted(set.intersection(*[set(r[tap]["epoch"]) for r in runs]))
+    rows = [[dict(zip(r[tap]["epoch"], r[tap][key]))[e] for e in common] for r in runs]
+    return common, np.asarray(rows, dtype=np.float64)
+
+
 def _rho(x, y):
     from scipy.stats import spearmanr
 
