@@ -90,7 +90,7 @@ def overhead_benchmark():
     """(result, Markdown) of the overhead benchmark from the flags."""
     from sslzoo.bench.report import markdown
     from sslzoo.bench.run import run_benchmark
-    from sslzoo.train.config import parse_hparams
+    from sslzoo.utils.config import parse_hparams
 
     result = run_benchmark(
         method=FLAGS.method, backbone=FLAGS.backbone, batch_size=FLAGS.batch_size,

@@ -32,6 +32,8 @@ import sys
 import warnings
 
 from sslzoo.errors import WeightsError
+from sslzoo.utils.config import parse_hparams
+from sslzoo.utils.io import read_json
 
 BACKBONE_FILE = "backbone.weights.h5"
 PROJECTOR_FILE = "projector.weights.h5"
@@ -88,8 +90,6 @@ class Source:
 
 
 def _read(path):
-    from sslzoo.utils.io import read_json
-
     try:
         return read_json(path)
     except (OSError, ValueError) as e:
@@ -193,7 +193,7 @@ def strict_load(model, path, label):
 
 def build_backbone(src):
     """The (untrained) backbone a `Source` describes."""
-    from sslzoo import backbones
+    from sslzoo import backbones  # lazy: TensorFlow (resolve, list_models stay light)
 
     if not src.backbone:
         raise WeightsError(f"{src.path}: its card/config does not name a backbone")
@@ -201,17 +201,14 @@ def build_backbone(src):
 
 
 def _projector(src, label):
-    from sslzoo import methods
-    from sslzoo.train.config import PretrainConfig
+    from sslzoo import methods  # lazy: TensorFlow (resolve, list_models stay light)
 
     if not src.projector or not src.config:
         raise WeightsError(f"{label}: no projector weights (projector.weights.h5 with a config) "
                            "are stored; use include_projector=False")
-    known = {f.name for f in dataclasses.fields(PretrainConfig)}  # a study run has more keys
-    config = {k: v for k, v in src.config.items() if k in known}
-    cfg = PretrainConfig(**{**config, "output_dir": config.get("output_dir") or "-"})
-    model = methods.build(cfg.method, src.backbone, image_size=src.image_size, stem=src.stem,
-                          crr_every=0, **cfg.method_hparams())
+    model = methods.build(src.config.get("method", "simclr"), src.backbone,
+                          image_size=src.image_size, stem=src.stem, crr_every=0,
+                          **parse_hparams(src.config.get("hparams", "")))
     verify(src.projector, src.card.get("projector_sha256"), label)
     strict_load(model.projector, src.projector, label)
     return model.projector

@@ -15,7 +15,7 @@ from sslzoo import backbones
 from sslzoo.errors import ConfigError
 from sslzoo.losses import simclr_loss
 from sslzoo.methods.heads import mlp
-from sslzoo.train.optim import exclude_norms_and_biases
+from sslzoo.optim import exclude_norms_and_biases
 
 
 class PlainSimCLR(keras.Model):

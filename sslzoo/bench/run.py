@@ -52,7 +52,7 @@ from sslzoo.data.augment import TwoViews
 from sslzoo.data.pipeline import ssl_batches
 from sslzoo.errors import ConfigError
 from sslzoo.train.device import setup_precision
-from sslzoo.train.optim import make_optimizer, scaled_lr, warmup_cosine
+from sslzoo.optim import make_optimizer, scaled_lr, warmup_cosine
 from sslzoo.umm import UMM
 
 # UMM as `sslzoo-pretrain --umm` runs it from scratch (early part trained at the full rate).

@@ -24,6 +24,7 @@ from sslzoo.crr.plot import plot_history
 from sslzoo.crr.warning import detect, gaps
 from sslzoo.data.augment import TwoViews
 from sslzoo.errors import ConfigError
+from sslzoo.losses.common import pooled_f32
 from sslzoo.utils.io import read_json, write_json
 
 
@@ -67,8 +68,7 @@ class CRRCallback(keras.callbacks.Callback):
             a, b = v1[i:i + self.batch_size], v2[i:i + self.batch_size]
             out = self.model.forward(ops.concatenate([a, b], 0), training=False)
             for tap in self.history:
-                z = ops.cast(out[tap], "float32")
-                z = ops.mean(z, axis=(1, 2)) if len(z.shape) == 4 else z
+                z = pooled_f32(out[tap])
                 n = a.shape[0]
                 z1.setdefault(tap, []).append(z[:n])
                 z2.setdefault(tap, []).append(z[n:])

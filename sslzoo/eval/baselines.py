@@ -7,8 +7,8 @@ import tensorflow as tf
 from sslzoo import backbones
 from sslzoo.data.pipeline import eval_batches, ssl_batches
 from sslzoo.errors import ConfigError
-from sslzoo.eval.linear import linear_probe, probe_backbone
-from sslzoo.train.optim import warmup_cosine
+from sslzoo.probes import linear_probe, probe_backbone
+from sslzoo.optim import warmup_cosine
 
 
 def _pixels(data):
@@ -65,8 +65,7 @@ def supervised_ceiling(backbone, train, fit, test, epochs, batch_size=100,
                   metrics=["accuracy"])
     ds = ssl_batches(train, min(batch_size, train.num_examples), seed=seed)
     if augment is not None:
-        # keras-cv: imported only when needed
-        from sslzoo.data.augment import apply_view, view_pipeline
+        from sslzoo.data.augment import apply_view, view_pipeline  # lazy: keras-cv
 
         layers = view_pipeline(augment, train.image_size)
         ds = ds.map(lambda x, y: (apply_view(layers, x), y),

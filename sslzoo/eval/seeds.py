@@ -20,6 +20,7 @@ import os
 
 import numpy as np
 
+from sslzoo.crr.warning import gaps
 from sslzoo.errors import DataError
 from sslzoo.eval.study_plots import plot_seed_curves
 from sslzoo.eval.study_stats import SIGNALS, curves, stack_runs
@@ -152,8 +153,6 @@ def markdown(summary):
 def run_rows(run_dirs, taps=("stage1", "stage2", "stage4", "proj")):
     """A Markdown table with one row per run (finished or not): each tap's probe peak @ epoch
     → final, the gap of stage1 and stage4 at the first and last epoch, and the warning."""
-    from sslzoo.crr.warning import gaps
-
     head = " | ".join(f"{t} peak @ ep → final" for t in taps)
     lines = [f"| run | epochs | {head} | gap stage1 / stage4, first → last | warning |",
              "|---|---|" + "---|" * len(taps) + "---|---|"]

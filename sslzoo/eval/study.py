@@ -16,11 +16,16 @@ import keras
 import numpy as np
 from absl import logging
 
+from sslzoo import data as sdata
+from sslzoo import methods
 from sslzoo.errors import ConfigError
-from sslzoo.eval.linear import linear_probe
+from sslzoo.losses.common import pooled_f32
 from sslzoo.eval.study_plots import plot_study
 from sslzoo.eval.study_stats import SIGNALS, number, summarize
-from sslzoo.train.config import PretrainConfig, _f
+from sslzoo.probes import linear_probe
+from sslzoo.train.config import PretrainConfig
+from sslzoo.train.pretrain import pretrain
+from sslzoo.utils.config import setting
 from sslzoo.utils.io import atomic_path, read_json, write_json
 
 
@@ -48,15 +53,15 @@ class StudyConfig(PretrainConfig):
     optimizer: str = _like("optimizer", "adamw")
     weight_decay: float = _like("weight_decay", 0.0)
     warmup_epochs: float = _like("warmup_epochs", 10.0)
-    hparams: str = _f("", "Method hyperparameters, e.g. 'proj_dim=64'. The study uses "
-                      "temperature=0.2 for methods that have a temperature unless given here.")
+    hparams: str = setting("", "Method hyperparameters, e.g. 'proj_dim=64'. The study uses "
+                           "temperature=0.2 for methods that have a temperature unless given here.")
     crr_reference_split: str = _like("crr_reference_split", "test")
     verbose: int = _like("verbose", 2)
-    study_every: int = _f(10, "Fit the per-layer probes every K epochs (and at the last one).",
-                          lower=1)
-    probe_fit_split: str = _f("train[200:1200]", "Labeled split the per-layer probes are "
-                              "fitted on (keep it disjoint from --split).")
-    probe_eval_split: str = _f("test", "Labeled split the per-layer probes are scored on.")
+    study_every: int = setting(10, "Fit the per-layer probes every K epochs (and at the last one).",
+                               lower=1)
+    probe_fit_split: str = setting("train[200:1200]", "Labeled split the per-layer probes are "
+                                   "fitted on (keep it disjoint from --split).")
+    probe_eval_split: str = setting("test", "Labeled split the per-layer probes are scored on.")
 
     # The final probe (summary.json, UMM's before/after) follows the per-layer probes' splits.
     _FINAL_PROBE = (("probe_train_split", "probe_fit_split"),
@@ -75,8 +80,6 @@ class StudyConfig(PretrainConfig):
 
     def method_hparams(self):
         """``hparams``, plus temperature=0.2 when the method has a temperature not given."""
-        from sslzoo import methods
-
         out = super().method_hparams()
         if "temperature" in methods.get(self.method).defaults:
             out.setdefault("temperature", STUDY_TEMPERATURE)
@@ -92,8 +95,7 @@ def _features(model, images, batch_size=256):
         for tap, z in model.forward(x, training=False).items():
             if tap == "images":  # the inputs ride along in forward's outputs
                 continue
-            z = np.asarray(keras.ops.convert_to_numpy(z), dtype=np.float32)
-            out.setdefault(tap, []).append(z.mean(axis=(1, 2)) if z.ndim == 4 else z)
+            out.setdefault(tap, []).append(keras.ops.convert_to_numpy(pooled_f32(z)))
     return {tap: np.concatenate(v) for tap, v in out.items()}
 
 
@@ -190,10 +192,6 @@ def run_study(cfg=None, **overrides):
     """Pretrain as ``cfg`` (a StudyConfig or keyword settings) says with a LayerProbeCallback;
     returns the study report (also in ``<output_dir>/study.json``) with the pretraining
     summary under ``"pretrain"``."""
-    from sslzoo import data as sdata
-    from sslzoo import methods
-    from sslzoo.train.pretrain import pretrain
-
     cfg = cfg or StudyConfig(**overrides)
     methods.get(cfg.method)  # an unknown method fails before any data is loaded
     load = dict(data_dir=cfg.data_dir or None, download=cfg.download)

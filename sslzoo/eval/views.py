@@ -12,6 +12,10 @@ retrieval near 1/N gives targets that no other view can predict.
 import numpy as np
 import tensorflow as tf
 
+from sslzoo import data, methods
+from sslzoo.errors import DataError
+from sslzoo.utils.config import parse_hparams
+
 
 def agreement(a, b):
     """{same, other, retrieval} of paired (N, D) embeddings ``a`` and ``b`` (N ≥ 2)."""
@@ -44,9 +48,6 @@ def measure(method="simclr", backbone="resnet_tiny", dataset="digits", split="tr
     the first ``num_images`` images of ``dataset``'s ``split``."""
     import keras
 
-    from sslzoo import data, methods
-    from sslzoo.errors import DataError
-    from sslzoo.train.config import parse_hparams
 
     part = data.load(dataset, split, data_dir=data_dir)
     images = part.first_images(num_images)

@@ -2,28 +2,32 @@
 import dataclasses
 
 from sslzoo.errors import ConfigError
-from sslzoo.train.config import _f
+from sslzoo.utils.config import setting
 
 
 @dataclasses.dataclass
 class ExportConfig:
-    source: str = _f("", "What to export: a sslzoo-pretrain run directory, a sslzoo-finetune "
-                     "run directory (model.keras + results.json), or a zoo name / entry folder.")
-    output_dir: str = _f("", "Folder to write into: saved_model/, <name>/ (the zoo entry, for "
-                         "pretrain-run and zoo sources) and model.keras.")
-    name: str = _f("", "Name of the zoo entry; empty = <method>_<backbone>_<dataset> from the "
-                   "source's config (a zoo source keeps its name).")
-    command: str = _f("", "The pretraining command to record in the card; empty = rebuilt from "
-                      "the run's config.json (the settings that differ from the defaults).")
-    metrics_json: str = _f("", "JSON file {\"linear_top1\": .., \"knn_top1\": ..} with the "
-                           "metrics for the card; empty = the run's summary.json.")
-    measure: bool = _f(False, "Measure the card's metrics with sslzoo-finetune (linear and knn "
-                       "modes, train -> test of the pretraining dataset) on the entry's own "
-                       "weights, instead of taking them from the run's summary.json.")
-    data_dir: str = _f("", "TFDS data_dir for --measure; empty = the pretraining config's.")
-    entry: bool = _f(True, "Write the zoo entry (weights + card.json); not for finetune runs.")
-    keras_file: bool = _f(True, "Also write model.keras (plain Keras, safe_mode=True loads it).")
-    overwrite: bool = _f(False, "Replace outputs that already exist in --output_dir.")
+    source: str = setting("", "What to export: a sslzoo-pretrain run directory, a sslzoo-finetune "
+                          "run directory (model.keras + results.json), or a zoo name / entry "
+                          "folder.")
+    output_dir: str = setting("", "Folder to write into: saved_model/, <name>/ (the zoo entry, for "
+                              "pretrain-run and zoo sources) and model.keras.")
+    name: str = setting("", "Name of the zoo entry; empty = <method>_<backbone>_<dataset> from the "
+                        "source's config (a zoo source keeps its name).")
+    command: str = setting("", "The pretraining command to record in the card; empty = rebuilt "
+                           "from "
+                           "the run's config.json (the settings that differ from the defaults).")
+    metrics_json: str = setting("", "JSON file {\"linear_top1\": .., \"knn_top1\": ..} with the "
+                                "metrics for the card; empty = the run's summary.json.")
+    measure: bool = setting(False, "Measure the card's metrics with sslzoo-finetune (linear and "
+                            "knn "
+                            "modes, train -> test of the pretraining dataset) on the entry's own "
+                            "weights, instead of taking them from the run's summary.json.")
+    data_dir: str = setting("", "TFDS data_dir for --measure; empty = the pretraining config's.")
+    entry: bool = setting(True, "Write the zoo entry (weights + card.json); not for finetune runs.")
+    keras_file: bool = setting(True, "Also write model.keras (plain Keras, safe_mode=True loads "
+                               "it).")
+    overwrite: bool = setting(False, "Replace outputs that already exist in --output_dir.")
 
     def __post_init__(self):
         if not self.source:

@@ -17,9 +17,11 @@ import re
 import shlex
 import shutil
 
+import sslzoo
 from sslzoo import zoo
 from sslzoo.errors import ConfigError, WeightsError
 from sslzoo.export.files import atomic_dir
+from sslzoo.train.config import PretrainConfig
 from sslzoo.utils.io import read_json, write_json
 
 CRR_REPORT_FILE = "crr_report.json"
@@ -48,10 +50,8 @@ def default_name(config):
 
 
 def _config_class(config):
-    from sslzoo.train.config import PretrainConfig
-
     if "study_every" in config:  # a sslzoo-study run: its own defaults and app
-        from sslzoo.eval.study import StudyConfig
+        from sslzoo.eval.study import StudyConfig  # lazy: TensorFlow (the flags stay light)
 
         return StudyConfig, "sslzoo-study"
     return PretrainConfig, "sslzoo-pretrain"
@@ -112,8 +112,6 @@ def read_metrics_json(path):
 def _versions():
     import keras
     import tensorflow as tf
-
-    import sslzoo
 
     return {"sslzoo_version": sslzoo.__version__, "keras_version": keras.__version__,
             "tensorflow_version": tf.__version__}
@@ -211,7 +209,7 @@ def write_entry(source, out_dir, name=None, metrics=None, command=None, overwrit
         write_json(os.path.join(tmp, zoo.CARD_FILE), card)
         zoo.load(tmp)  # the entry must load (sha256 and architecture checked) before it is kept
         if measure:
-            from sslzoo.export.measure import measure_metrics
+            from sslzoo.export.measure import measure_metrics  # lazy: TensorFlow
 
             card["metrics"], card["metrics_source"], card["metrics_detail"] = measure_metrics(
                 tmp, card["config"], name=name, data_dir=data_dir)

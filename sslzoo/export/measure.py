@@ -13,6 +13,8 @@ import os
 import shlex
 import tempfile
 
+from sslzoo.finetune.run import finetune
+
 MODES = ("linear", "knn")
 
 
@@ -31,8 +33,6 @@ def measure_metrics(entry_path, config, name=None, train_split="train", test_spl
     ``name`` is how the commands refer to the entry (its zoo name once published; default the
     folder's name). ``data_dir`` defaults to the pretraining config's TFDS folder.
     """
-    from sslzoo.finetune import finetune
-
     settings = {"dataset": config.get("dataset", "digits"), "train_split": train_split,
                 "test_split": test_split, "seed": seed}
     data_dir = config.get("data_dir", "") if data_dir is None else data_dir

@@ -18,7 +18,8 @@ import dataclasses
 import time
 
 from sslzoo.errors import ConfigError
-from sslzoo.train.config import _f, check_fields
+from sslzoo.utils.config import check_fields, setting
+from sslzoo.zoo import list_models
 
 MODES = ("linear", "finetune", "knn", "semi")
 AUGMENTS = ("auto", "crop_flip", "crop", "none")
@@ -33,51 +34,53 @@ MODE_DEFAULTS = {
 
 @dataclasses.dataclass
 class FinetuneConfig:
-    init_from: str = _f("", "Backbone to start from: a zoo name, a sslzoo-pretrain run "
-                        "directory, a zoo entry directory, a .weights.h5 file, or 'random' "
-                        "(an untrained --backbone, the baseline).")
-    mode: str = _f("linear", "linear (frozen backbone, linear head), finetune (whole network), "
-                   "knn (cosine k-NN, no training) or semi (finetune on --label_fraction of "
-                   "the labels).", choices=MODES)
-    backbone: str = _f("resnet_tiny", "Architecture for --init_from=random (else the source's).")
-    stem: str = _f("auto", "ResNet stem for --init_from=random: auto, cifar or imagenet.")
-    dataset: str = _f("digits", "digits (built in), any TFDS name, or folder:PATH; needs labels.")
-    data_dir: str = _f("", "TFDS data_dir (default: TFDS's own, ~/tensorflow_datasets).")
-    train_split: str = _f("train", "Labeled split the head / network is trained on.")
-    test_split: str = _f("test", "Held-out labeled split it is scored on.")
-    image_size: int = _f(0, "Image side in pixels; 0 = the backbone source's (random: the "
-                         "dataset's own).", lower=0)
-    label_fraction: float = _f(0.1, "semi: fraction of the train split that keeps its labels "
-                               "(class-balanced, at least one image per class), in (0, 1].",
-                               lower=0.0)
-    epochs: int = _f(0, "Training epochs; 0 = the mode's default (linear 100, finetune 10, "
-                     "semi 100).", lower=0)
-    batch_size: int = _f(128, "Batch size (images, or cached features in linear mode).",
-                         lower=1)
-    learning_rate: float = _f(0.0, "Peak learning rate before batch scaling; 0 = the mode's "
-                              "default (linear 1e-2 Adam; finetune/semi 0.4 × B/256 SGD).",
-                              lower=0.0)
-    optimizer: str = _f("", "sgd, adam or adamw; empty = the mode's default.")
-    weight_decay: float = _f(-1.0, "Weight decay; -1 = the mode's default (linear 0, "
-                             "finetune/semi 5e-4).")
-    backbone_lr_mult: float = _f(0.1, "finetune/semi: backbone learning rate as a multiple of "
-                                 "the head's (a second optimizer); 0 freezes its weights.",
-                                 lower=0.0)
-    augment: str = _f("auto", "finetune/semi training augmentation: crop_flip (pad by 1/8 and "
-                      "random crop, horizontal flip), crop, none, or auto (crop for digits, "
-                      "where mirroring changes a digit; crop_flip otherwise).", choices=AUGMENTS)
-    seed: int = _f(0, "Random seed for the head, shuffling, augmentation and the semi subset.")
-    output_dir: str = _f("", "Run directory; empty = runs/finetune_<mode>_<time>.")
-    overwrite: bool = _f(False, "Replace the results of a finished run in --output_dir.")
-    download: bool = _f(True, "Allow TFDS to download a dataset that is not prepared.")
-    verbose: int = _f(1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch.",
-                      lower=0)
+    init_from: str = setting("", "Backbone to start from: a zoo name, a sslzoo-pretrain run "
+                             "directory, a zoo entry directory, a .weights.h5 file, or 'random' "
+                             "(an untrained --backbone, the baseline).")
+    mode: str = setting("linear", "linear (frozen backbone, linear head), finetune (whole "
+                        "network), "
+                        "knn (cosine k-NN, no training) or semi (finetune on --label_fraction of "
+                        "the labels).", choices=MODES)
+    backbone: str = setting("resnet_tiny", "Architecture for --init_from=random (else the "
+                            "source's).")
+    stem: str = setting("auto", "ResNet stem for --init_from=random: auto, cifar or imagenet.")
+    dataset: str = setting("digits", "digits (built in), any TFDS name, or folder:PATH; needs "
+                           "labels.")
+    data_dir: str = setting("", "TFDS data_dir (default: TFDS's own, ~/tensorflow_datasets).")
+    train_split: str = setting("train", "Labeled split the head / network is trained on.")
+    test_split: str = setting("test", "Held-out labeled split it is scored on.")
+    image_size: int = setting(0, "Image side in pixels; 0 = the backbone source's (random: the "
+                              "dataset's own).", lower=0)
+    label_fraction: float = setting(0.1, "semi: fraction of the train split that keeps its labels "
+                                    "(class-balanced, at least one image per class), in (0, 1].",
+                                    lower=0.0)
+    epochs: int = setting(0, "Training epochs; 0 = the mode's default (linear 100, finetune 10, "
+                          "semi 100).", lower=0)
+    batch_size: int = setting(128, "Batch size (images, or cached features in linear mode).",
+                              lower=1)
+    learning_rate: float = setting(0.0, "Peak learning rate before batch scaling; 0 = the mode's "
+                                   "default (linear 1e-2 Adam; finetune/semi 0.4 × B/256 SGD).",
+                                   lower=0.0)
+    optimizer: str = setting("", "sgd, adam or adamw; empty = the mode's default.")
+    weight_decay: float = setting(-1.0, "Weight decay; -1 = the mode's default (linear 0, "
+                                  "finetune/semi 5e-4).")
+    backbone_lr_mult: float = setting(0.1, "finetune/semi: backbone learning rate as a multiple of "
+                                      "the head's (a second optimizer); 0 freezes its weights.",
+                                      lower=0.0)
+    augment: str = setting("auto", "finetune/semi training augmentation: crop_flip (pad by 1/8 and "
+                           "random crop, horizontal flip), crop, none, or auto (crop for digits, "
+                           "where mirroring changes a digit; crop_flip otherwise).",
+                           choices=AUGMENTS)
+    seed: int = setting(0, "Random seed for the head, shuffling, augmentation and the semi subset.")
+    output_dir: str = setting("", "Run directory; empty = runs/finetune_<mode>_<time>.")
+    overwrite: bool = setting(False, "Replace the results of a finished run in --output_dir.")
+    download: bool = setting(True, "Allow TFDS to download a dataset that is not prepared.")
+    verbose: int = setting(1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch.",
+                           lower=0)
 
     def __post_init__(self):
         check_fields(self)
         if not self.init_from.strip():
-            from sslzoo.zoo import list_models
-
             raise ConfigError("--init_from is required: a zoo name (installed: "
                               f"{', '.join(list_models()) or 'none'}), a sslzoo-pretrain run "
                               "directory, a zoo entry directory, a .weights.h5 file, or "

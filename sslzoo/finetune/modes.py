@@ -7,12 +7,11 @@ import numpy as np
 
 from sslzoo.data.pipeline import eval_batches
 from sslzoo.errors import TrainingError
-from sslzoo.eval.knn import knn_accuracy
-from sslzoo.eval.linear import extract_features
 from sslzoo.finetune import heads
 from sslzoo.finetune.data import steps_per_epoch, train_batches
+from sslzoo.probes import extract_features, knn_accuracy
 from sslzoo.train import callbacks as cb
-from sslzoo.train.optim import exclude_norms_and_biases
+from sslzoo.optim import exclude_norms_and_biases
 
 KNN_KS = (20, 200)
 KNN_TEMPERATURE = 0.07

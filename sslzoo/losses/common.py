@@ -10,6 +10,12 @@ def f32(*xs):
     return out[0] if len(out) == 1 else out
 
 
+def pooled_f32(x):
+    """Float32 features: an (N, H, W, C) map global-average-pooled to (N, C); (N, D) as is."""
+    x = ops.cast(x, "float32")
+    return ops.mean(x, axis=(1, 2)) if len(x.shape) == 4 else x
+
+
 def check_positive(name, value):
     """Reject a non-positive hyperparameter such as a temperature."""
     if not value > 0:

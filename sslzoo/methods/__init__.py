@@ -1,7 +1,8 @@
 """Method registry: ``available()`` lists the names, ``build`` makes an untrained model."""
+from sslzoo import backbones
 from sslzoo.errors import unknown_choice
 from sslzoo.methods.barlow_twins import BarlowTwins
-from sslzoo.methods.base import SSLMethod
+from sslzoo.methods.base import DEFAULT_TAPS, SSLMethod
 from sslzoo.methods.byol import BYOL
 from sslzoo.methods.dino import DINO
 from sslzoo.methods.ema import EMAMethod
@@ -37,9 +38,6 @@ def build(method="simclr", backbone="resnet_tiny", image_size=32, num_classes=No
     and the projector; ``crr_every=0`` turns CRR monitoring off). ``augment`` overrides fields
     of the method's augmentation recipe (a dict, or text as ``--augment`` takes it).
     """
-    from sslzoo.methods.base import DEFAULT_TAPS
-    from sslzoo import backbones
-
     cls = get(method)
     net = backbone if not isinstance(backbone, str) else backbones.build(
         backbone, image_size=image_size, stem=stem, sync_bn=sync_bn)

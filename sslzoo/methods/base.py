@@ -50,7 +50,7 @@ from sslzoo.data.augment import TwoViews, with_overrides
 from sslzoo.errors import ConfigError
 from sslzoo.losses.common import f32, l2_normalize
 from sslzoo.methods.heads import mlp, synchronized_bn
-from sslzoo.train.optim import clone_optimizer, exclude_norms_and_biases, peak_learning_rate
+from sslzoo.optim import clone_optimizer, exclude_norms_and_biases, peak_learning_rate
 from sslzoo.utils.replicas import all_gather, keras_step_logs, per_replica_loss
 
 DEFAULT_TAPS = ("stage1", "stage2", "stage3", "stage4", "proj")

@@ -3,113 +3,87 @@ import dataclasses
 import time
 
 from sslzoo.errors import ConfigError
-
-LARS_ETA = 1e-3  # LARS trust coefficient of the ImageNet papers (SimCLR, BYOL)
-
-
-def parse_hparams(text):
-    """``'temperature=0.2,proj_dim=64'`` as a dict of numbers (or strings; ``none`` is None)."""
-    out = {}
-    for item in filter(None, (s.strip() for s in text.split(","))):
-        if "=" not in item:
-            raise ConfigError(f"--hparams entry {item!r} is not key=value")
-        key, value = (s.strip() for s in item.split("=", 1))
-        try:
-            out[key] = int(value) if value.lstrip("-").isdigit() else float(value)
-        except ValueError:
-            out[key] = None if value.lower() == "none" else value
-    return out
-
-
-def _f(default, help_, **meta):
-    return dataclasses.field(default=default, metadata={"help": help_, **meta})
-
-
-def check_fields(cfg):
-    """Raise a ConfigError for any field of dataclass ``cfg`` below its ``lower`` bound or
-    outside its ``choices`` (the bounds of ``_f``)."""
-    for f in dataclasses.fields(cfg):
-        value, meta = getattr(cfg, f.name), f.metadata
-        if "lower" in meta and value < meta["lower"]:
-            raise ConfigError(f"--{f.name} must be >= {meta['lower']}, got {value}")
-        if "choices" in meta and value not in meta["choices"]:
-            raise ConfigError(f"--{f.name} must be one of {meta['choices']}, got {value!r}")
-
+from sslzoo.utils.config import check_fields, parse_hparams, setting
 
 @dataclasses.dataclass
 class PretrainConfig:
-    method: str = _f("simclr", "SSL method; see sslzoo.methods.available().")
-    backbone: str = _f("resnet_tiny", "Backbone: resnet_tiny, resnet_small, resnet18 or resnet50.")
-    stem: str = _f("auto", "ResNet stem: auto (cifar for images <= 64 px), cifar or imagenet.")
-    dataset: str = _f("digits", "digits (built in), any TFDS name, or folder:PATH.")
-    data_dir: str = _f("", "TFDS data_dir (default: TFDS's own, ~/tensorflow_datasets).")
-    split: str = _f("train", "Pretraining split, TFDS syntax (e.g. train[:10%]).")
-    probe_train_split: str = _f("train", "Labeled split the final linear probe is fitted on.")
-    probe_test_split: str = _f("test", "Held-out split the final linear probe is scored on.")
-    image_size: int = _f(0, "Image side in pixels; 0 = the dataset's own (digits: 32).",
-                         lower=0)
-    epochs: int = _f(20, "Pretraining epochs.", lower=1)
-    batch_size: int = _f(256, "Global batch size (images; each gives two views).", lower=1)
-    steps_per_epoch: int = _f(0, "Batches per epoch; 0 = one pass over --split. Otherwise the "
-                              "split repeats, so a large split can be measured (CRR, probes, "
-                              "checkpoints) every N steps, like a small one.", lower=0)
-    learning_rate: float = _f(0.0, "Base learning rate before batch scaling; 0 = the "
-                              "method's paper default.", lower=0.0)
-    optimizer: str = _f("", "lars, sgd, adamw or lamb; empty = the method's default.")
-    weight_decay: float = _f(-1.0, "Weight decay; -1 = the method's default.")
-    lars_eta: float = _f(LARS_ETA, "LARS trust coefficient η (the papers' 1e-3; larger moves "
-                         "each layer further per step, e.g. 0.02 with --lars_clip).", lower=1e-12)
-    lars_clip: bool = _f(False, "Clip LARS's layer-wise rate to at most the global one "
-                         "(LARC), min(η‖w‖/‖g‖, 1).")
-    warmup_epochs: float = _f(2.0, "Linear warmup epochs before the cosine decay.", lower=0.0)
-    schedule: str = _f("cosine", "Learning rate after the warmup: cosine (decay to 0) or "
-                       "constant (the peak rate to the end).", choices=("cosine", "constant"))
-    hparams: str = _f("", "Method hyperparameters, e.g. 'temperature=0.2,proj_dim=64'.")
-    crr_every: int = _f(1, "Measure ΔR of the CRR taps every N steps; 0 turns CRR off.",
-                        lower=0)
-    crr_taps: str = _f("", "Comma-separated layers to monitor; empty = stage1..stage4,proj.")
-    crr_reference_size: int = _f(512, "Images in each fixed CRR reference set (held-out and "
-                                 "pretraining) measured every epoch; 0 turns it off.", lower=0)
-    crr_reference_split: str = _f("", "Held-out split for the CRR reference set; empty = "
-                                  "--probe_test_split.")
-    crr_patience: int = _f(5, "Epochs a CRR warning signal must persist.", lower=1)
-    crr_early_stop: bool = _f(False, "Stop at the CRR warning and restore the best-by-CRR "
-                              "weights.")
-    umm: bool = _f(False, "Add the Undoing Memorization Mechanism (bi-level; see sslzoo.umm).")
-    umm_early: str = _f("stage2", "UMM early part: the block output that ends it (stage1.."
-                        "stage3, stageN_blockM_out) or a number of blocks.")
-    umm_beta: float = _f(1.0, "UMM weight β of the early/last alignment (inner objective).",
-                         lower=0.0)
-    umm_gamma: float = _f(0.01, "UMM weight γ of the last layer's ΔR (outer objective, "
-                          "maximised).", lower=0.0)
-    umm_alignment: str = _f("similarity_kl", "UMM alignment: similarity_kl or gradient_js.",
-                            choices=("similarity_kl", "gradient_js"))
-    umm_inner_steps: int = _f(1, "UMM inner steps per batch.", lower=1)
-    umm_early_lr_mult: float = _f(-1.0, "UMM early-part learning-rate multiple; 0 freezes it; "
-                                  "-1 = 0 with --init_from, 1 from scratch.", lower=-1.0)
-    init_from: str = _f("", "Start from pretrained backbone weights: a run directory of "
-                        "sslzoo-pretrain or a .weights.h5 file (heads start fresh).")
-    augment: str = _f("", "Overrides of the method's augmentation recipe, e.g. "
-                      "'crop_scale=0.5:1,flip=0,solarize=0:0' (fields: crop_scale, flip, jitter, "
-                      "jitter_p, gray_p, blur, solarize); empty = the method's own.")
-    augment_on: str = _f("data", "Where views are made: data (tf.data) or device (train step).",
-                         choices=("data", "device"))
-    mixed_precision: str = _f("auto", "auto, float32, mixed_float16 or mixed_bfloat16.")
-    strategy: str = _f("default", "default, mirrored, multi_worker or tpu.")
-    sync_bn: bool = _f(False, "Synchronise BatchNorm statistics over all replicas (global BN, "
-                       "as in SimCLR); off = per-replica statistics.")
-    seed: int = _f(0, "Random seed for weights, shuffling and augmentation.")
-    output_dir: str = _f("", "Run directory; empty = runs/<method>_<backbone>_<dataset>_<time>.")
-    resume: bool = _f(False, "Continue the run in --output_dir from its last checkpoint.")
-    download: bool = _f(True, "Allow TFDS to download a dataset that is not prepared.")
-    verbose: int = _f(1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch.",
-                      lower=0)
+    method: str = setting("simclr", "SSL method; see sslzoo.methods.available().")
+    backbone: str = setting("resnet_tiny", "Backbone: resnet_tiny, resnet_small, resnet18 or "
+                            "resnet50.")
+    stem: str = setting("auto", "ResNet stem: auto (cifar for images <= 64 px), cifar or imagenet.")
+    dataset: str = setting("digits", "digits (built in), any TFDS name, or folder:PATH.")
+    data_dir: str = setting("", "TFDS data_dir (default: TFDS's own, ~/tensorflow_datasets).")
+    split: str = setting("train", "Pretraining split, TFDS syntax (e.g. train[:10%]).")
+    probe_train_split: str = setting("train", "Labeled split the final linear probe is fitted on.")
+    probe_test_split: str = setting("test", "Held-out split the final linear probe is scored on.")
+    image_size: int = setting(0, "Image side in pixels; 0 = the dataset's own (digits: 32).",
+                              lower=0)
+    epochs: int = setting(20, "Pretraining epochs.", lower=1)
+    batch_size: int = setting(256, "Global batch size (images; each gives two views).", lower=1)
+    steps_per_epoch: int = setting(0, "Batches per epoch; 0 = one pass over --split. Otherwise the "
+                                   "split repeats, so a large split can be measured (CRR, probes, "
+                                   "checkpoints) every N steps, like a small one.", lower=0)
+    learning_rate: float = setting(0.0, "Base learning rate before batch scaling; 0 = the "
+                                   "method's paper default.", lower=0.0)
+    optimizer: str = setting("", "lars, sgd, adamw or lamb; empty = the method's default.")
+    weight_decay: float = setting(-1.0, "Weight decay; -1 = the method's default.")
+    lars_eta: float = setting(1e-3, "LARS trust coefficient η (the papers' 1e-3; larger moves "
+                              "each layer further per step, e.g. 0.02 with --lars_clip).",
+                              lower=1e-12)
+    lars_clip: bool = setting(False, "Clip LARS's layer-wise rate to at most the global one "
+                              "(LARC), min(η‖w‖/‖g‖, 1).")
+    warmup_epochs: float = setting(2.0, "Linear warmup epochs before the cosine decay.", lower=0.0)
+    schedule: str = setting("cosine", "Learning rate after the warmup: cosine (decay to 0) or "
+                            "constant (the peak rate to the end).", choices=("cosine", "constant"))
+    hparams: str = setting("", "Method hyperparameters, e.g. 'temperature=0.2,proj_dim=64'.")
+    crr_every: int = setting(1, "Measure ΔR of the CRR taps every N steps; 0 turns CRR off.",
+                             lower=0)
+    crr_taps: str = setting("", "Comma-separated layers to monitor; empty = stage1..stage4,proj.")
+    crr_reference_size: int = setting(512, "Images in each fixed CRR reference set (held-out and "
+                                      "pretraining) measured every epoch; 0 turns it off.", lower=0)
+    crr_reference_split: str = setting("", "Held-out split for the CRR reference set; empty = "
+                                       "--probe_test_split.")
+    crr_patience: int = setting(5, "Epochs a CRR warning signal must persist.", lower=1)
+    crr_early_stop: bool = setting(False, "Stop at the CRR warning and restore the best-by-CRR "
+                                   "weights.")
+    umm: bool = setting(False, "Add the Undoing Memorization Mechanism (bi-level; see sslzoo.umm).")
+    umm_early: str = setting("stage2", "UMM early part: the block output that ends it (stage1.."
+                             "stage3, stageN_blockM_out) or a number of blocks.")
+    umm_beta: float = setting(1.0, "UMM weight β of the early/last alignment (inner objective).",
+                              lower=0.0)
+    umm_gamma: float = setting(0.01, "UMM weight γ of the last layer's ΔR (outer objective, "
+                               "maximised).", lower=0.0)
+    umm_alignment: str = setting("similarity_kl", "UMM alignment: similarity_kl or gradient_js.",
+                                 choices=("similarity_kl", "gradient_js"))
+    umm_inner_steps: int = setting(1, "UMM inner steps per batch.", lower=1)
+    umm_early_lr_mult: float = setting(-1.0, "UMM early-part learning-rate multiple; 0 freezes it; "
+                                       "-1 = 0 with --init_from, 1 from scratch.", lower=-1.0)
+    init_from: str = setting("", "Start from pretrained backbone weights: a run directory of "
+                             "sslzoo-pretrain or a .weights.h5 file (heads start fresh).")
+    augment: str = setting("", "Overrides of the method's augmentation recipe, e.g. "
+                           "'crop_scale=0.5:1,flip=0,solarize=0:0' (fields: crop_scale, flip, "
+                           "jitter, "
+                           "jitter_p, gray_p, blur, solarize); empty = the method's own.")
+    augment_on: str = setting("data", "Where views are made: data (tf.data) or device (train "
+                              "step).",
+                              choices=("data", "device"))
+    mixed_precision: str = setting("auto", "auto, float32, mixed_float16 or mixed_bfloat16.")
+    strategy: str = setting("default", "default, mirrored, multi_worker or tpu.")
+    sync_bn: bool = setting(False, "Synchronise BatchNorm statistics over all replicas (global BN, "
+                            "as in SimCLR); off = per-replica statistics.")
+    seed: int = setting(0, "Random seed for weights, shuffling and augmentation.")
+    output_dir: str = setting("", "Run directory; empty = "
+                              "runs/<method>_<backbone>_<dataset>_<time>.")
+    resume: bool = setting(False, "Continue the run in --output_dir from its last checkpoint.")
+    download: bool = setting(True, "Allow TFDS to download a dataset that is not prepared.")
+    verbose: int = setting(1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch.",
+                           lower=0)
 
     def __post_init__(self):
         check_fields(self)
         if self.batch_size < 2:
             raise ConfigError("--batch_size must be >= 2 (contrastive losses need negatives)")
-        from sslzoo.data.augment import parse_augment  # keras-cv: imported only when needed
+        from sslzoo.data.augment import parse_augment  # lazy: keras-cv
 
         parse_augment(self.augment)  # a bad --augment fails before any data is loaded
         if not self.output_dir:

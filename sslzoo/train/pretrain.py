@@ -20,14 +20,14 @@ from sslzoo.crr.callback import CRRCallback, load_history
 from sslzoo.data.augment import get_recipe
 from sslzoo.data.pipeline import ssl_batches
 from sslzoo.errors import ConfigError, TrainingError
-from sslzoo.eval.linear import evaluate_backbone
+from sslzoo.probes import evaluate_backbone
 from sslzoo.train import callbacks as cb
-from sslzoo.train.config import LARS_ETA, PretrainConfig
+from sslzoo.train.config import PretrainConfig
 from sslzoo.train.device import is_chief, make_strategy, setup_precision
 from sslzoo.train.init import load_backbone
 from sslzoo.umm import UMM
 from sslzoo.umm.report import write_umm_report
-from sslzoo.train.optim import make_optimizer, scaled_lr, warmup_cosine
+from sslzoo.optim import LARS_ETA, make_optimizer, scaled_lr, warmup_cosine
 from sslzoo.utils import io
 
 

@@ -19,15 +19,9 @@ log-probabilities where KL needs them).
 """
 from keras import ops
 
-from sslzoo.losses.common import f32, l2_normalize
+from sslzoo.losses.common import f32, l2_normalize, pooled_f32
 
 ALIGNMENTS = ("similarity_kl", "gradient_js")
-
-
-def pool(x):
-    """Global-average-pool a (N, H, W, C) map to (N, C); (N, D) passes through; float32."""
-    x = f32(x)
-    return ops.mean(x, axis=(1, 2)) if len(x.shape) == 4 else x
 
 
 def _masked_log_softmax(z, temperature):
@@ -40,8 +34,8 @@ def _masked_log_softmax(z, temperature):
 
 def similarity_kl(early, last, temperature=0.1):
     """Mean KL(P_i ‖ Q_i) of the early (prior, stop-gradient) and last similarity rows."""
-    log_p, eye = _masked_log_softmax(ops.stop_gradient(pool(early)), temperature)
-    log_q, _ = _masked_log_softmax(pool(last), temperature)
+    log_p, eye = _masked_log_softmax(ops.stop_gradient(pooled_f32(early)), temperature)
+    log_q, _ = _masked_log_softmax(pooled_f32(last), temperature)
     terms = ops.where(eye, 0.0, ops.exp(log_p) * (log_p - log_q))
     return ops.mean(ops.sum(terms, axis=-1))
 

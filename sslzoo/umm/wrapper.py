@@ -37,7 +37,7 @@ from sslzoo.crr.coding_rate import pair_delta_r
 from sslzoo.errors import ConfigError, unknown_choice
 from sslzoo.losses.common import f32
 from sslzoo.methods.base import SSLMethod, skip_symbolic_build
-from sslzoo.train.optim import clone_optimizer, exclude_norms_and_biases
+from sslzoo.optim import clone_optimizer, exclude_norms_and_biases
 from sslzoo.umm.align import (ALIGNMENTS, gradient_norm_distribution, js_to_uniform,
                               similarity_kl)
 from sslzoo.umm.split import resolve_split, split_encoders

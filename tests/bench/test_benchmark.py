@@ -17,7 +17,7 @@ from sslzoo.bench.report import markdown, targets
 from sslzoo.bench.run import build_model, make_optimizer_for, run_benchmark
 from sslzoo.bench.timing import alternate, fixed_batch, step_times, time_steps
 from sslzoo.errors import ConfigError
-from sslzoo.train.optim import make_optimizer
+from sslzoo.optim import make_optimizer
 from tests.apps.conftest import run_app, tfds_dir  # noqa: F401 (the TFDS data_dir fixture)
 
 

@@ -7,7 +7,7 @@ from absl import flags
 
 from apps.flags import define_from_dataclass, values_for
 from sslzoo import methods
-from sslzoo.eval.linear import linear_probe
+from sslzoo.probes import linear_probe
 from sslzoo.eval.study import LayerProbeCallback, StudyConfig
 from sslzoo.eval.study_stats import peaks, spearman
 from sslzoo.train.config import PretrainConfig

@@ -10,8 +10,8 @@ from PIL import Image
 from sslzoo import data as sdata
 from sslzoo import zoo
 from sslzoo.errors import ConfigError, DataError, TrainingError, WeightsError
-from sslzoo.eval.knn import knn_accuracy
-from sslzoo.eval.linear import extract_features
+from sslzoo.probes import knn_accuracy
+from sslzoo.probes import extract_features
 from sslzoo.finetune import finetune, finetune_model
 from tests.apps.conftest import run_app
 

@@ -13,7 +13,7 @@ from sslzoo.data.images import ImageData
 from sslzoo.data.pipeline import ssl_batches
 from sslzoo.errors import ConfigError
 from sslzoo.losses.common import l2_normalize
-from sslzoo.train.optim import make_optimizer
+from sslzoo.optim import make_optimizer
 from sslzoo.train.pretrain import pretrain
 from sslzoo.umm import UMM
 from tests.apps.conftest import run_app

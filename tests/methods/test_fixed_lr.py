@@ -8,7 +8,7 @@ import tensorflow as tf
 from sslzoo import methods
 from sslzoo.errors import ConfigError
 from sslzoo.methods.base import SSLMethod
-from sslzoo.train.optim import clone_optimizer, peak_learning_rate, warmup_cosine
+from sslzoo.optim import clone_optimizer, peak_learning_rate, warmup_cosine
 from sslzoo.umm import UMM
 
 PEAK = 0.1

@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from sslzoo import methods
 from sslzoo.errors import ConfigError
-from sslzoo.train.optim import make_optimizer
+from sslzoo.optim import make_optimizer
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import tensorflow as tf
 from sslzoo import methods
 from sslzoo.methods import base
 from sslzoo.methods.state import Queue
-from sslzoo.train.optim import make_optimizer
+from sslzoo.optim import make_optimizer
 from sslzoo.umm import UMM
 
 TOTAL, PER_EPOCH = 4, 2  # schedule length given to every model; the fits take 2 steps

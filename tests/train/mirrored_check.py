@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 
 from sslzoo import methods  # noqa: E402
-from sslzoo.train.optim import make_optimizer  # noqa: E402
+from sslzoo.optim import make_optimizer  # noqa: E402
 
 SIZE, BATCH, STEPS = 16, 16, 2
 HEADS = {"proj_hidden_dim": 32, "proj_dim": 16}

@@ -17,7 +17,7 @@ from sklearn.datasets import load_digits
 
 from sslzoo import methods
 from sslzoo.train.device import has_gpu, setup_precision
-from sslzoo.train.optim import make_optimizer
+from sslzoo.optim import make_optimizer
 
 SIZE, BATCH, STEPS = 16, 32, 4
 

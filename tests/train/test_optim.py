@@ -5,7 +5,7 @@ import pytest
 from sslzoo.errors import ConfigError
 from sslzoo import methods
 from sslzoo.train.config import PretrainConfig
-from sslzoo.train.optim import LARS, make_optimizer, scaled_lr, warmup_cosine
+from sslzoo.optim import LARS, LARS_ETA, make_optimizer, scaled_lr, warmup_cosine
 from sslzoo.train.pretrain import resolve_optimizer
 
 
@@ -99,3 +99,7 @@ def test_pretrain_passes_lars_flags_to_the_optimizer():
     with pytest.raises(ConfigError, match="apply only to LARS.*sgd"):
         resolve_optimizer(PretrainConfig(method="mocov2", lars_clip=True, output_dir="unused"),
                           methods.get("mocov2"), steps_per_epoch=4)
+
+
+def test_the_lars_eta_flag_defaults_to_the_optimizers_constant():
+    assert PretrainConfig(output_dir="-").lars_eta == LARS_ETA

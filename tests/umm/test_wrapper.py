@@ -7,7 +7,7 @@ from keras import ops
 from sslzoo import methods
 from sslzoo.crr import pair_delta_r
 from sslzoo.errors import ConfigError
-from sslzoo.train.optim import make_optimizer
+from sslzoo.optim import make_optimizer
 from sslzoo.umm import UMM, block_outputs
 
 

@@ -3,9 +3,9 @@ import keras
 from keras import ops
 
 from sslzoo.errors import ConfigError, unknown_choice
-from sslzoo.train.config import LARS_ETA
 
 OPTIMIZERS = ("lars", "sgd", "adamw", "lamb")
+LARS_ETA = 1e-3  # LARS trust coefficient of the ImageNet papers (SimCLR, BYOL)
 
 
 class LARS(keras.optimizers.Optimizer):
@@ -115,7 +115,7 @@ def peak_learning_rate(learning_rate):
     if callable(learning_rate):
         raise ConfigError(f"cannot tell the peak of a {type(learning_rate).__name__} "
                           "learning-rate schedule; compile with a float or a CosineDecay "
-                          "(sslzoo.train.optim.warmup_cosine)")
+                          "(sslzoo.optim.warmup_cosine)")
     return float(ops.convert_to_numpy(learning_rate))  # a float, or an optimizer's variable
 
 

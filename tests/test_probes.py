@@ -1,7 +1,7 @@
 """The weighted kNN classifier against a brute-force reference."""
 import numpy as np
 
-from sslzoo.eval.knn import knn_accuracy
+from sslzoo.probes import knn_accuracy
 
 
 def _reference(fx, fy, tx, ty, k, t):
