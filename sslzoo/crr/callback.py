@@ -4,7 +4,8 @@ Once per epoch it measures each tap's ΔR (pair partition, L2-normalised feature
 held-out set and a fixed set of pretraining images, both with views drawn once at the start
 of training. It adds ``crr/<tap>/heldout_delta_r``, ``crr/<tap>/train_delta_r`` and
 ``crr/<tap>/gap`` to the epoch logs (list it before CSV, TensorBoard, ModelCheckpoint or
-EarlyStopping so they can use them), runs the label-free detector of ``sslzoo.crr.warning``,
+EarlyStopping so they can use them), runs the label-free detector of ``sslzoo.crr.warning``
+(from epoch ``ignore_before`` on; pretraining passes its warmup epochs),
 and after every epoch rewrites ``crr_report.json`` (atomically, so a killed run leaves the curves
 up to its last finished epoch; non-finite ΔR is written as null) and, every ``plot_every``
 epochs, at the warning and at the end of training, ``crr.png``. With ``early_stop`` it stops at the
@@ -31,13 +32,14 @@ from sslzoo.utils.io import read_json, write_json
 class CRRCallback(keras.callbacks.Callback):
     def __init__(self, heldout_images, train_images, output_dir=None, watch=None, early=None,
                  patience=5, drop_tol=0.02, gap_threshold=0.05, early_stop=False, eps=0.5,
-                 batch_size=256, plot_every=10):
+                 batch_size=256, plot_every=10, ignore_before=0):
         super().__init__()
         self.images = {"heldout": heldout_images, "train": train_images}
         self.output_dir, self.watch, self.early = output_dir, watch, early
         self.patience, self.drop_tol, self.gap_threshold = patience, drop_tol, gap_threshold
         self.early_stop, self.eps, self.batch_size = early_stop, eps, batch_size
         self.plot_every = max(1, int(plot_every))
+        self.ignore_before = max(0, int(ignore_before))
         self.history, self.warning, self.restored = {}, None, False
         self.saved_history = None  # curves of the epochs before a resume
         self._snapshots = {}
@@ -97,7 +99,7 @@ class CRRCallback(keras.callbacks.Callback):
             self._keep_snapshot(epoch)
         if self.warning is None:
             found = detect(self.history, self.watch, self.early, self.patience, self.drop_tol,
-                           self.gap_threshold)
+                           self.gap_threshold, self.ignore_before)
             if found:
                 self._warn(found, epoch)
                 return
@@ -145,6 +147,7 @@ class CRRCallback(keras.callbacks.Callback):
                 "settings": {"watch": self.watch, "early": list(self.early),
                              "patience": self.patience, "drop_tol": self.drop_tol,
                              "gap_threshold": self.gap_threshold, "eps": self.eps,
+                             "ignore_before": self.ignore_before,
                              "heldout_images": int(self.images["heldout"].shape[0]),
                              "train_images": int(self.images["train"].shape[0])},
                 "history": history}

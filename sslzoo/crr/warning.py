@@ -13,7 +13,9 @@ views). Two signals, checked at the watched (last) layer:
    epoch: the last epoch before that streak began.
 
 Both need ``patience`` epochs of evidence and the early layers holding, which is what tells
-memorisation (late layers only) from collapse or divergence (every layer at once).
+memorisation (late layers only) from collapse or divergence (every layer at once). The first
+``ignore_before`` epochs (the learning-rate warmup) are no evidence: a network still warming up
+changes fast at every layer, and a peak or a minimum there is a transient.
 
 Signal 2 matters because the held-out ΔR of a memorising layer can keep rising (the features
 spread out everywhere) while ΔR on the images it trains on rises faster.
@@ -68,13 +70,15 @@ def _finite_epochs(history, taps):
                                        for t in taps for s in ("heldout", "train"))]
 
 
-def detect(history, watch, early, patience=5, drop_tol=0.02, gap_threshold=0.05):
+def detect(history, watch, early, patience=5, drop_tol=0.02, gap_threshold=0.05,
+           ignore_before=0):
     """The earliest firing signal as a dict (epoch indices are 0-based), or None.
 
-    Epochs with a non-finite ΔR at the watched or early taps (a NaN batch, or the gap left by
-    a resumed run without a report) are skipped; the indices refer to the full history.
+    Epochs before ``ignore_before`` and epochs with a non-finite ΔR at the watched or early taps
+    (a NaN batch, or the gap left by a resumed run without a report) are skipped; the indices
+    refer to the full history.
     """
-    keep = _finite_epochs(history, [watch, *early])
+    keep = [i for i in _finite_epochs(history, [watch, *early]) if i >= ignore_before]
     if not keep:
         return None
     full = history

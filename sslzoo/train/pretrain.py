@@ -6,6 +6,7 @@ The run directory holds ``config.json`` (every setting), ``checkpoints/`` (atomi
 linear-probe accuracy, images/s, wall time).
 """
 import dataclasses
+import math
 import os
 import shutil
 import tempfile
@@ -89,7 +90,8 @@ def crr_callback(cfg, model, train, start_epoch, run_dir=None):
         return None
     callback = CRRCallback(heldout.first_images(n), train.first_images(n),
                            output_dir=cfg.output_dir, patience=cfg.crr_patience,
-                           early_stop=cfg.crr_early_stop)
+                           early_stop=cfg.crr_early_stop,
+                           ignore_before=math.ceil(cfg.warmup_epochs))
     report = os.path.join(run_dir or cfg.output_dir, "crr_report.json")
     if start_epoch and os.path.exists(report):  # continue the curves of a resumed run
         callback.saved_history = load_history(report, start_epoch)

@@ -73,6 +73,21 @@ def test_planted_turning_point_warns_stops_and_restores_best_weights(model, tmp_
     model.set_weights(original)
 
 
+def test_epochs_before_ignore_before_are_no_evidence(model, tmp_path):
+    """The planted series peaks at epoch index 4 and warns at epoch 8; ignoring the first 8
+    epochs moves its peak to index 8 (the first one looked at) and the warning to epoch 12."""
+    cb = CRRCallback(_images(4, 0), _images(4, 1), output_dir=str(tmp_path), patience=3,
+                     ignore_before=8)
+    cb.set_model(model)
+    cb.on_train_begin()
+    _planted(cb, 12)
+    for epoch in range(12):
+        cb.on_epoch_end(epoch, {})
+    assert cb.warning["detected_at_epoch"] == 12 and cb.warning["best_epoch"] == 9
+    report = json.loads((tmp_path / "crr_report.json").read_text())
+    assert report["settings"]["ignore_before"] == 8
+
+
 def test_resumed_history_is_padded_and_continued(model, tmp_path):
     cb = CRRCallback(_images(4, 0), _images(4, 1), output_dir=str(tmp_path))
     cb.set_model(model)

@@ -59,6 +59,14 @@ def test_gap_is_relative_to_heldout():
     assert gaps({"train": [12.0, 5.0], "heldout": [10.0, 5.0]}) == [0.2, 0.0]
 
 
+def test_warmup_epochs_are_no_evidence():
+    """A held-out peak inside the warmup fires without ignore_before, and not with it."""
+    curve = [10, 14, 12, 11, 11, 11, 11, 11] + [11 + 0.5 * i for i in range(10)]
+    assert detect(_history(curve[:8]), "stage4", EARLY, patience=5)["best_epoch"] == 1
+    for t in range(8, len(curve) + 1):
+        assert detect(_history(curve[:t]), "stage4", EARLY, patience=5, ignore_before=3) is None
+
+
 def test_nan_epochs_are_skipped_and_indices_stay_absolute():
     curve = [10 + i for i in range(11)] + [20 - 2 * i for i in range(1, 8)]
     curve[3] = math.nan
