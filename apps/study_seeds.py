@@ -15,6 +15,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("runs", "", "Comma-separated sslzoo-study run directories (globs allowed).")
 flags.DEFINE_string("watch", "stage4", "The layer whose probe should drop (the last stage).")
 flags.DEFINE_string("early", "stage1,stage2", "Layers that should hold their probe accuracy.")
+flags.DEFINE_bool("replay_warning", False, "Recompute each run's CRR warning from its recorded "
+                  "ΔR curves with today's rule, instead of the one its report holds.")
 flags.DEFINE_string("output_dir", "", "Where to write seeds.json, seeds.md and seeds.png.")
 flags.DEFINE_bool("per_run", False, "Only print one table row per run (finished or not), as "
                   "for a search over settings; writes nothing.")
@@ -42,7 +44,8 @@ def main(argv):
         print(run_rows(_dirs()))
         return
     early = tuple(t.strip() for t in FLAGS.early.split(",") if t.strip())
-    summary = summarize_seeds(_dirs(), watch=FLAGS.watch, early=early)
+    summary = summarize_seeds(_dirs(), watch=FLAGS.watch, early=early,
+                              replay=FLAGS.replay_warning)
     text = markdown(summary)
     print(text)
     if FLAGS.output_dir:

@@ -13,14 +13,16 @@
 - ``warning``: per run, the CRR warning's epochs against the probe's peak epoch (the lag, and
   whether it is within ``lag_frac`` of the run's epochs after the peak), and the probe accuracy
   at the measured epoch nearest the best-by-CRR epoch against the best probe accuracy (a
-  label-chosen checkpoint).
+  label-chosen checkpoint). With ``replay``, the warning is recomputed from the recorded ΔR
+  curves by today's rule (``replay_warning``) instead of read from the report.
 """
 import math
 import os
 
 import numpy as np
 
-from sslzoo.crr.warning import gaps
+from sslzoo.crr.callback import load_history
+from sslzoo.crr.warning import detect, gaps
 from sslzoo.errors import DataError
 from sslzoo.eval.study_plots import plot_seed_curves
 from sslzoo.eval.study_stats import SIGNALS, curves, stack_runs
@@ -45,8 +47,27 @@ def load_run(run_dir):
         raise DataError(f"{run_dir} is not a finished sslzoo-study run: no "
                         f"{', '.join(os.path.basename(p) for p in missing)}")
     out = {k: read_json(p) for k, p in paths.items()}
-    return {"dir": run_dir, "study": out["study"], "crr": out["crr"],
+    return {"dir": run_dir, "study": out["study"], "crr": out["crr"], "config": out["config"],
             "epochs": int(out["config"]["epochs"])}
+
+
+def replay_warning(run):
+    """The warning that ``sslzoo.crr.warning.detect`` gives today when it is run after every
+    epoch of the run's recorded curves, as the callback runs it (1-based epochs), or None. The
+    report's watch, early taps and thresholds are kept; the warmup epochs are ignored."""
+    settings = run["crr"]["settings"]
+    n = max(len(c) for h in run["crr"]["history"].values() for c in h.values())
+    history = load_history(os.path.join(run["dir"], "crr_report.json"), n)
+    ignore = math.ceil(float(run["config"].get("warmup_epochs", 0)))
+    for t in range(1, n + 1):
+        found = detect({tap: {s: c[:t] for s, c in h.items()} for tap, h in history.items()},
+                       settings["watch"], settings["early"], settings["patience"],
+                       settings["drop_tol"], settings["gap_threshold"], ignore)
+        if found:
+            return {**found, "turning_epoch": found["turning_epoch"] + 1,
+                    "best_epoch": found["best_epoch"] + 1, "detected_at_epoch": t,
+                    "replayed": True}
+    return None
 
 
 def _nearest(curve, epoch):
@@ -87,9 +108,11 @@ def mean_curve(runs, tap):
 
 
 def summarize_seeds(run_dirs, watch="stage4", early=("stage1", "stage2"), min_drop=0.02,
-                    early_tol=0.005, lag_frac=0.1):
+                    early_tol=0.005, lag_frac=0.1, replay=False):
     """The claims across runs of one setting (see the module docstring)."""
     runs = [load_run(d) for d in run_dirs]
+    for r in runs if replay else ():
+        r["crr"] = {**r["crr"], "warning": replay_warning(r)}
     per_tap = [r["study"]["summary"]["per_tap"] for r in runs]
     taps = list(per_tap[0])
     layers = {t: {k: mean_se([p[t][k] for p in per_tap if t in p])
@@ -110,6 +133,7 @@ def summarize_seeds(run_dirs, watch="stage4", early=("stage1", "stage2"), min_dr
     warnings = [warning_check(r, watch, lag_frac) for r in runs]
     return {"runs": [r["dir"] for r in runs], "watch": watch, "early": list(early),
             "criteria": {"min_drop": min_drop, "early_tol": early_tol, "lag_frac": lag_frac},
+            "warning_replayed": bool(replay),
             "layers": layers, "memorises": memorises, "signals": signals,
             "warning": warnings}
 

@@ -111,3 +111,24 @@ def test_mean_curve_discounts_peaks_at_different_epochs(tmp_path):
     m = mean_curve(runs, "stage4")
     assert (m["peak_epoch"], m["drop"]) == (20, pytest.approx(0.05))  # per run: 0.1 each
     assert m["drop_se"] == pytest.approx(0.05)  # drops at epoch 20: 0.1 and 0.0
+
+
+def test_replay_recomputes_the_warning_online_and_ignores_the_warmup(tmp_path):
+    """A held-out peak in epoch 2 (inside 3 warmup epochs), then a peak at epoch 5 and a fall:
+    the replay skips the first and fires 5 epochs after the second, as the callback would."""
+    d = tmp_path / "r"
+    _run(tmp_path, "r", 0.03, None)
+    curve = [10.0, 14.0, 11.0, 11.5, 12.0, 11.0, 10.0, 9.0, 8.0, 7.0, 6.0]
+    history = {t: {"heldout": curve if t == "stage4" else [5.0] * 11,
+                   "train": curve if t == "stage4" else [5.0] * 11} for t in ("stage1", "stage4")}
+    settings = {"watch": "stage4", "early": ["stage1"], "patience": 5, "drop_tol": 0.02,
+                "gap_threshold": 0.05}
+    (d / "crr_report.json").write_text(json.dumps({"warning": None, "history": history,
+                                                   "settings": settings}))
+    (d / "config.json").write_text(json.dumps({"epochs": 60, "warmup_epochs": 3}))
+    w = summarize_seeds([str(d)], early=("stage1",), replay=True)["warning"][0]["warning"]
+    assert (w["signal"], w["best_epoch"], w["detected_at_epoch"]) == ("heldout_drop", 5, 10)
+    (d / "config.json").write_text(json.dumps({"epochs": 60, "warmup_epochs": 0}))
+    w = summarize_seeds([str(d)], early=("stage1",), replay=True)["warning"][0]["warning"]
+    assert (w["best_epoch"], w["detected_at_epoch"]) == (2, 7)
+    assert summarize_seeds([str(d)], early=("stage1",))["warning"][0]["warning"] is None
