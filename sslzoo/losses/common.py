@@ -32,5 +32,5 @@ def check_same_shape(a, b, names=("z1", "z2")):
 
 
 def l2_normalize(x, eps=1e-12):
-    """Rows of x scaled to unit L2 norm."""
-    return x / ops.sqrt(ops.maximum(ops.sum(ops.square(x), axis=-1, keepdims=True), eps))
+    """Rows of x scaled to unit L2 norm, x / max(‖x‖², eps)^½: Keras's ``ops.normalize``."""
+    return ops.normalize(x, axis=-1, order=2, epsilon=eps ** 0.5)
