@@ -14,7 +14,10 @@ from sslzoo.utils.io import write_text
 
 class NaNGuard(keras.callbacks.Callback):
     """Stops training at the first non-finite loss; ``tripped`` tells the checkpointer not to
-    save the bad weights, so the run directory keeps the last good checkpoint."""
+    save the bad weights, so the run directory keeps the last good checkpoint.
+
+    Over Keras's ``TerminateOnNaN``, which only stops: it records the step and the loss, so that
+    the checkpointer skips the bad weights and the run's error names where it failed."""
 
     def __init__(self):
         super().__init__()
@@ -35,6 +38,11 @@ class Checkpointer(keras.callbacks.Callback):
     index, so a run killed mid-save still restores the previous checkpoint. ``restore_dir``
     (default: ``directory``) is where ``restore`` looks: a non-chief worker saves to its own
     scratch directory but resumes from the chief's checkpoints.
+
+    Over Keras's ``BackupAndRestore``: it checkpoints the method's own state too (EMA teachers,
+    queues, centres, UMM's and SimSiam's extra optimizers, via ``checkpoint_items``), keeps the
+    last ``max_to_keep`` checkpoints after training ends instead of deleting its backup, and
+    lets a worker resume from another directory than it saves to.
     """
 
     def __init__(self, model, directory, nan_guard=None, max_to_keep=2, restore_dir=None):
@@ -64,7 +72,11 @@ class Checkpointer(keras.callbacks.Callback):
 
 
 class MetricsCSV(keras.callbacks.Callback):
-    """One row per epoch in ``metrics.csv``, rewritten atomically; resumes drop later rows."""
+    """One row per epoch in ``metrics.csv``, rewritten atomically; resumes drop later rows.
+
+    Over Keras's ``CSVLogger(append=True)``: a killed run never leaves a half-written row, a
+    resumed run drops the rows after its checkpoint instead of duplicating them, and a column
+    that first appears in a later epoch (a probe, UMM's terms) gets a header."""
 
     def __init__(self, path, start_epoch=0):
         super().__init__()
