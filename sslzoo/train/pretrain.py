@@ -207,7 +207,7 @@ def pretrain(cfg=None, callbacks=(), **overrides):
         summary["crr_warning"] = crr.warning
     if cfg.umm:
         summary["umm"] = model.settings
-        write_umm_report(cfg, summary)
+        write_umm_report(cfg, summary, watch=crr.watch if crr is not None else None)
     summary["wall_time_sec"] = round(time.time() - t0, 1)
     io.write_json(os.path.join(cfg.output_dir, "summary.json"), summary)
     if cfg.output_dir != run_dir:  # a non-chief worker's scratch directory
