@@ -50,6 +50,13 @@ def swav_loss(scores1, scores2, temperature=0.1, sinkhorn_iterations=3, epsilon=
     n = ops.shape(scores1)[0]
     q1 = replica_rows(sinkhorn_knopp(all_scores1, epsilon, sinkhorn_iterations), offset, n)
     q2 = replica_rows(sinkhorn_knopp(all_scores2, epsilon, sinkhorn_iterations), offset, n)
+    return swapped_prediction(scores1, scores2, q1, q2, temperature)
+
+
+def swapped_prediction(scores1, scores2, q1, q2, temperature):
+    """−½ [ 1/N Σ_n Σ_k q2_nk log p1_nk + 1/N Σ_n Σ_k q1_nk log p2_nk ] with
+    p_v = softmax(scores_v / τ): each view's scores predict the other view's codes q (given, for
+    example computed with a queue)."""
     logp1 = ops.log_softmax(scores1 / temperature, axis=1)
     logp2 = ops.log_softmax(scores2 / temperature, axis=1)
     ce12 = -ops.mean(ops.sum(q2 * logp1, axis=1))

@@ -3,7 +3,7 @@ from keras import ops
 
 from sslzoo.losses import sinkhorn_knopp, swav_loss
 from sslzoo.losses.common import f32, l2_normalize
-from sslzoo.losses.swav import replica_rows
+from sslzoo.losses.swav import replica_rows, swapped_prediction
 from sslzoo.methods.base import SSLMethod
 from sslzoo.methods.heads import Prototypes, mlp
 from sslzoo.methods.state import Queue
@@ -65,9 +65,7 @@ class SwAV(SSLMethod):
                               self.step() >= self.epochs_to_steps(h["queue_start_epoch"]))
         q1 = self.codes(s[:n], self.queue1, use)
         q2 = self.codes(s[n:], self.queue2, use)
-        logp = ops.log_softmax(s / h["temperature"], axis=1)
-        return -0.5 * (ops.mean(ops.sum(q2 * logp[:n], axis=1)) +
-                       ops.mean(ops.sum(q1 * logp[n:], axis=1)))
+        return swapped_prediction(s[:n], s[n:], q1, q2, h["temperature"])
 
     @staticmethod
     def gather(scores):
