@@ -108,7 +108,7 @@ def pipeline_images_per_sec(data, batch_size, recipe, steps, repeats=3, seed=0):
     does); each repeat then times max(steps, one epoch) batches.
     """
     image_size = data.image_size
-    ds = ssl_batches(data, batch_size, TwoViews(recipe, image_size), seed=seed).repeat()
+    ds = ssl_batches(data, batch_size, TwoViews(recipe, image_size), seed=seed)
     per_epoch = data.num_examples // batch_size
     it = iter(ds)
     for _ in range(per_epoch):

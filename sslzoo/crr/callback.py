@@ -2,7 +2,7 @@
 
 Once per epoch it measures each tap's ΔR (pair partition, L2-normalised features) on a fixed
 held-out set and a fixed set of pretraining images, both with views drawn once at the start
-of training. It adds ``crr/<tap>/heldout_delta_r``, ``crr/<tap>/train_delta_r`` and
+of training (seeded by ``seed``, so a resumed run measures the same views). It adds ``crr/<tap>/heldout_delta_r``, ``crr/<tap>/train_delta_r`` and
 ``crr/<tap>/gap`` to the epoch logs (list it before CSV, TensorBoard, ModelCheckpoint or
 EarlyStopping so they can use them), runs the label-free detector of ``sslzoo.crr.warning``
 (from epoch ``ignore_before`` on; pretraining passes its warmup epochs),
@@ -27,12 +27,13 @@ from sslzoo.data.augment import TwoViews
 from sslzoo.errors import ConfigError
 from sslzoo.losses.common import pooled_f32
 from sslzoo.utils.io import read_json, write_json
+from sslzoo.utils.seeds import seed_for
 
 
 class CRRCallback(keras.callbacks.Callback):
     def __init__(self, heldout_images, train_images, output_dir=None, watch=None, early=None,
                  patience=5, drop_tol=0.02, gap_threshold=0.05, early_stop=False, eps=0.5,
-                 batch_size=256, plot_every=10, ignore_before=0):
+                 batch_size=256, plot_every=10, ignore_before=0, seed=0):
         super().__init__()
         self.images = {"heldout": heldout_images, "train": train_images}
         self.output_dir, self.watch, self.early = output_dir, watch, early
@@ -40,8 +41,10 @@ class CRRCallback(keras.callbacks.Callback):
         self.early_stop, self.eps, self.batch_size = early_stop, eps, batch_size
         self.plot_every = max(1, int(plot_every))
         self.ignore_before = max(0, int(ignore_before))
+        self.seed = int(seed)
         self.history, self.warning, self.restored = {}, None, False
         self.saved_history = None  # curves of the epochs before a resume
+        self.saved_warning = None  # and the warning, if it fired in them
         self._snapshots = {}
 
     def on_train_begin(self, logs=None):
@@ -57,8 +60,10 @@ class CRRCallback(keras.callbacks.Callback):
                 self.watch in backbone_taps) else backbone_taps
             self.early = before[: max(1, len(before) // 2)] if before else []
         views = TwoViews(m.recipe, m.image_size)
-        self._views = {k: views(v) for k, v in self.images.items()}
+        self._views = {k: views(v, seed=seed_for(self.seed, "crr_reference", i))
+                       for i, (k, v) in enumerate(self.images.items())}
         self.history = {t: {"heldout": [], "train": []} for t in taps}
+        self.warning = self.saved_warning
         for tap, h in (self.saved_history or {}).items():
             if tap in self.history:
                 self.history[tap] = {k: list(v) for k, v in h.items()}
@@ -163,6 +168,12 @@ class CRRCallback(keras.callbacks.Callback):
         plot_history(self.history, os.path.join(self.output_dir, "crr.png"),
                      self.warning["turning_epoch"] if self.warning else None)
 
+
+
+def load_warning(path, epochs):
+    """A report's warning if it fired within the first ``epochs`` epochs, else None."""
+    warning = read_json(path).get("warning")
+    return warning if warning and warning["detected_at_epoch"] <= epochs else None
 
 
 def load_history(path, epochs):

@@ -1,4 +1,4 @@
-"""Two-view augmentation ("views") and DINO's multi-crop, built from keras-cv layers.
+"""Two-view augmentation ("views") and DINO's multi-crop, from stateless ops.
 
 A recipe follows SimCLR / MoCo v2 (Chen et al. 2020) in torchvision terms:
 
@@ -8,33 +8,25 @@ A recipe follows SimCLR / MoCo v2 (Chen et al. 2020) in torchvision terms:
 - grayscale, p = 0.2;
 - Gaussian blur and solarisation, per view, where a method's paper uses them.
 
-keras-cv factors do not mean what torchvision's do, so they are mapped here:
-brightness is additive, ±0.4·255 (as in SimCLR v1's TensorFlow code); contrast is
-×U[0.6, 1.4]; saturation ×U[0.6, 1.4] (keras-cv's f/(1−f) mapping, f ∈ [0.375, 0.583]);
-hue ±0.1 of the hue circle (keras-cv halves its factor, so 0.2 is passed).
+Brightness is additive, ±0.4·255 (as in SimCLR v1's TensorFlow code); contrast and
+saturation are ×U[0.6, 1.4]; hue ±0.1 of the hue circle (``sslzoo.data.image_ops``).
+
+Every op is a pure function of the images and a seed, so the views of a training batch are
+a function of the run seed and the step (``sslzoo.utils.seeds``): a run is reproducible and a
+resumed run draws the same views. Without a seed, a layer draws one from its own
+``keras.random.SeedGenerator`` (for interactive use).
 
 Images are float in [0, 255] in and out; the backbone's first layer rescales them.
 Small images (≤ 64 px, the "CIFAR recipe") get no blur, as in the SimCLR CIFAR setting.
 """
 import dataclasses
-import logging
+import functools
 
 import keras
-import keras_cv
 import tensorflow as tf
 
+from sslzoo.data import image_ops
 from sslzoo.errors import ConfigError, unknown_choice
-
-
-class _QuietVectorizationFallback(logging.Filter):
-    """keras-cv's crop vectorises some ops with a while_loop and TF logs a warning per op at
-    every trace; it is expected and only hides the progress bar."""
-
-    def filter(self, record):
-        return "while_loop for converting" not in record.getMessage()
-
-
-tf.get_logger().addFilter(_QuietVectorizationFallback())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,64 +99,47 @@ def with_overrides(recipe, overrides):
     return dataclasses.replace(get_recipe(recipe), **overrides) if overrides else recipe
 
 
-class RandomApply(keras.layers.Layer):
-    """Apply ``layer`` to each image independently with probability ``p`` (vectorised).
+@dataclasses.dataclass(frozen=True)
+class ViewOp:
+    """One step of a view: ``fn(x, seed)`` from ``image_ops``, applied with probability ``p``."""
 
-    keras-cv's RandomApply maps over samples with a Python branch, which neither vectorises
-    nor traces inside a Keras train step; this computes the layer once on the batch and
-    selects per sample.
-    """
+    name: str
+    fn: object
+    p: float = 1.0
 
-    def __init__(self, layer, p, **kwargs):
-        super().__init__(**kwargs)
-        self.layer, self.p = layer, float(p)
-        self.seed_generator = keras.random.SeedGenerator()
-
-    def call(self, x, training=True):
-        keep = keras.random.uniform((tf.shape(x)[0], 1, 1, 1), seed=self.seed_generator) < self.p
-        return tf.where(keep, tf.cast(self.layer(x, training=True), x.dtype), x)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-
-def _apply(layer, p):
-    return layer if p >= 1.0 else RandomApply(layer, p)
+    def __call__(self, x, seed):
+        return image_ops.random_apply(self.fn, self.p, x, seed)
 
 
 def view_pipeline(recipe, image_size, view=0):
-    """The keras-cv layers, applied in order, that produce one view ([0, 255] floats)."""
+    """The ops, applied in order, that produce one view ([0, 255] floats)."""
     r = get_recipe(recipe)
     b, c, s, h = r.jitter
-    layers = [keras_cv.layers.RandomCropAndResize(
-        target_size=(image_size, image_size), crop_area_factor=r.crop_scale,
-        aspect_ratio_factor=(3 / 4, 4 / 3))]
+    ops = [ViewOp("crop", functools.partial(image_ops.resized_crop, size=image_size,
+                                            scale=r.crop_scale))]
     if r.flip:
-        layers.append(keras_cv.layers.RandomFlip("horizontal"))
+        ops.append(ViewOp("flip", image_ops.flip))
     if r.jitter_p > 0:
-        sat = ((1 - s) / (2 - s), (1 + s) / (2 + s))  # f/(1−f) = 1 ∓ s
-        jitter = keras_cv.layers.RandomColorJitter(
-            value_range=(0, 255), brightness_factor=b, contrast_factor=c,
-            saturation_factor=sat, hue_factor=2 * h)
-        layers.append(_apply(jitter, r.jitter_p))
+        ops.append(ViewOp("jitter", functools.partial(
+            image_ops.color_jitter, brightness=b, contrast=c, saturation=s, hue=h), r.jitter_p))
     if r.gray_p > 0:
-        layers.append(_apply(keras_cv.layers.Grayscale(output_channels=3), r.gray_p))
+        ops.append(ViewOp("gray", image_ops.grayscale, r.gray_p))
     blur_p = r.blur[view] if image_size > 64 else 0.0
     if blur_p > 0:
         k = max(3, (image_size // 10) | 1)  # ~10% of the image, odd
-        layers.append(_apply(keras_cv.layers.RandomGaussianBlur(k, factor=(0.1, 2.0)), blur_p))
+        ops.append(ViewOp("blur", functools.partial(image_ops.gaussian_blur, kernel_size=k),
+                          blur_p))
     if r.solarize[view] > 0:
-        layers.append(_apply(keras_cv.layers.Solarization(value_range=(0, 255)),
-                             r.solarize[view]))
-    return layers
+        ops.append(ViewOp("solarize", image_ops.solarize, r.solarize[view]))
+    return ops
 
 
-def apply_view(layers, images):
-    """One view: ``images`` (cast to float32) through a ``view_pipeline``'s layers, float32."""
+def apply_view(ops, images, seed):
+    """One view: ``images`` (cast to float32) through a ``view_pipeline``'s ops, float32."""
     v = tf.cast(images, "float32")
-    for layer in layers:
-        v = layer(v, training=True)
-    return tf.cast(v, "float32")
+    for op, s in zip(ops, tf.unstack(image_ops.split_seed(seed, len(ops)))):
+        v = op(v, s)
+    return v
 
 
 class TwoViews(keras.layers.Layer):
@@ -176,14 +151,20 @@ class TwoViews(keras.layers.Layer):
         self._recipe = get_recipe(recipe)
         self.image_size = int(image_size)
         self.views = self.pipelines()
+        self.seed_generator = keras.random.SeedGenerator()
 
     def pipelines(self):
-        """One list of layers per view (``view_pipeline``), in output order."""
+        """One list of ops per view (``view_pipeline``), in output order."""
         return [view_pipeline(self._recipe, self.image_size, v) for v in (0, 1)]
 
-    def call(self, images, training=True):
+    def call(self, images, seed=None, training=True):
+        """The views of ``images``; ``seed`` (shape (2,)) fixes them, else the layer's own
+        generator draws one."""
+        if seed is None:
+            seed = self.seed_generator.next()
         x = tf.cast(images, "float32")
-        return tuple(apply_view(layers, x) for layers in self.views)
+        seeds = tf.unstack(image_ops.split_seed(seed, len(self.views)))
+        return tuple(apply_view(ops, x, s) for ops, s in zip(self.views, seeds))
 
     def compute_output_shape(self, input_shape):
         shape = (input_shape[0], self.image_size, self.image_size, 3)

@@ -2,9 +2,9 @@
 (floors), and the same backbone trained with labels at the same budget (a ceiling)."""
 import keras
 import numpy as np
-import tensorflow as tf
 
 from sslzoo import backbones
+from sslzoo.data.augment import apply_view, view_pipeline
 from sslzoo.data.pipeline import eval_batches, ssl_batches
 from sslzoo.errors import ConfigError
 from sslzoo.probes import linear_probe, probe_backbone
@@ -63,13 +63,11 @@ def supervised_ceiling(backbone, train, fit, test, epochs, batch_size=100,
                                                       round(warmup_epochs * steps))),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
-    ds = ssl_batches(train, min(batch_size, train.num_examples), seed=seed)
+    views = None
     if augment is not None:
-        from sslzoo.data.augment import apply_view, view_pipeline  # lazy: keras-cv
-
-        layers = view_pipeline(augment, train.image_size)
-        ds = ds.map(lambda x, y: (apply_view(layers, x), y),
-                    num_parallel_calls=tf.data.AUTOTUNE)
-    model.fit(ds, epochs=epochs, verbose=0)
+        ops = view_pipeline(augment, train.image_size)
+        views = lambda x, seed: apply_view(ops, x, seed)  # noqa: E731
+    ds = ssl_batches(train, min(batch_size, train.num_examples), views, seed=seed)
+    model.fit(ds, epochs=epochs, steps_per_epoch=steps, verbose=0)
     _, head_top1 = model.evaluate(eval_batches(test), verbose=0)
     return {"head_top1": float(head_top1), "linear_probe_top1": probe_backbone(net, fit, test)}

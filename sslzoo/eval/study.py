@@ -188,10 +188,10 @@ def _arrays(data):
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def run_study(cfg=None, **overrides):
-    """Pretrain as ``cfg`` (a StudyConfig or keyword settings) says with a LayerProbeCallback;
-    returns the study report (also in ``<output_dir>/study.json``) with the pretraining
-    summary under ``"pretrain"``."""
+def run_study(cfg=None, callbacks=(), **overrides):
+    """Pretrain as ``cfg`` (a StudyConfig or keyword settings) says with a LayerProbeCallback
+    (then the extra Keras ``callbacks``); returns the study report (also in
+    ``<output_dir>/study.json``) with the pretraining summary under ``"pretrain"``."""
     cfg = cfg or StudyConfig(**overrides)
     methods.get(cfg.method)  # an unknown method fails before any data is loaded
     load = dict(data_dir=cfg.data_dir or None, download=cfg.download)
@@ -210,5 +210,5 @@ def run_study(cfg=None, **overrides):
                                      "pretrain_split": cfg.split, "seed": cfg.seed,
                                      "method": cfg.method, "backbone": cfg.backbone,
                                      "hparams": cfg.method_hparams()})
-    summary = pretrain(cfg, callbacks=[callback])
+    summary = pretrain(cfg, callbacks=[callback, *callbacks])
     return callback.write(complete=True, pretrain=summary)

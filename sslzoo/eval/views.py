@@ -15,6 +15,7 @@ import tensorflow as tf
 from sslzoo import data, methods
 from sslzoo.errors import DataError
 from sslzoo.utils.config import parse_hparams
+from sslzoo.utils.seeds import seed_for
 
 
 def agreement(a, b):
@@ -31,10 +32,13 @@ def agreement(a, b):
             "retrieval": float(np.mean(s.argmax(1) == np.arange(n)))}
 
 
-def view_agreement(model, images):
+def view_agreement(model, images, seed=0):
     """``agreement`` of the pooled backbone features and the projector outputs of two views
-    (the model's own ``view_layer``, BN in training mode as in a train step) of ``images``."""
-    v1, v2 = model.view_layer()(tf.convert_to_tensor(images), training=True)[:2]
+    (the model's own ``view_layer``, drawn with ``seed``; BN in training mode as in a train
+    step) of ``images``."""
+    views = model.view_layer()(tf.convert_to_tensor(images), seed=seed_for(seed, "probe_views"),
+                               training=True)
+    v1, v2 = views[:2]
     out = model.forward(tf.concat([v1, v2], 0), training=True)
     n = int(v1.shape[0])
     return {key: agreement(np.asarray(out[key][:n]), np.asarray(out[key][n:]))
@@ -44,7 +48,7 @@ def view_agreement(model, images):
 def measure(method="simclr", backbone="resnet_tiny", dataset="digits", split="train",
             num_images=256, hparams="", augment="", seed=0, data_dir=None):
     """``view_agreement`` of ``method``'s freshly initialised model (weights drawn with
-    ``seed``; the augmentation layers' draws are not fixed by it, so repeats vary a little) on
+    ``seed``, and so are the views) on
     the first ``num_images`` images of ``dataset``'s ``split``."""
     import keras
 
@@ -58,4 +62,4 @@ def measure(method="simclr", backbone="resnet_tiny", dataset="digits", split="tr
     model = methods.build(method, backbone, part.image_size, augment=augment,
                           **parse_hparams(hparams))
     return {"method": method, "augment": augment, "hparams": hparams,
-            "num_images": len(images), **view_agreement(model, images)}
+            "num_images": len(images), **view_agreement(model, images, seed)}

@@ -30,13 +30,14 @@ def get(name):
 
 def build(method="simclr", backbone="resnet_tiny", image_size=32, num_classes=None,
           augment_in_step=False, taps=None, crr_every=1, stem="auto", sync_bn=False,
-          augment=None, **hparams):
+          augment=None, seed=0, **hparams):
     """An untrained SSL model: ``build("simclr", "resnet18", image_size=32, temperature=0.2)``.
 
     ``hparams`` override the method's paper defaults (``METHODS[name].defaults``). ``taps``
     are the layers whose ΔR is monitored every ``crr_every`` steps (default: the four stages
     and the projector; ``crr_every=0`` turns CRR monitoring off). ``augment`` overrides fields
-    of the method's augmentation recipe (a dict, or text as ``--augment`` takes it).
+    of the method's augmentation recipe (a dict, or text as ``--augment`` takes it); ``seed``
+    seeds the views made in the train step (``augment_in_step``).
     """
     cls = get(method)
     net = backbone if not isinstance(backbone, str) else backbones.build(
@@ -44,7 +45,7 @@ def build(method="simclr", backbone="resnet_tiny", image_size=32, num_classes=No
     return cls(net, num_classes=num_classes, image_size=image_size,
                augment_in_step=augment_in_step,
                taps=DEFAULT_TAPS if taps is None else taps, crr_every=crr_every,
-               augment=augment, **hparams)
+               augment=augment, seed=seed, **hparams)
 
 
 def set_training_length(model, total_steps, steps_per_epoch=0):

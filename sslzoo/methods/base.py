@@ -52,6 +52,7 @@ from sslzoo.losses.common import f32, l2_normalize
 from sslzoo.methods.heads import mlp, synchronized_bn
 from sslzoo.optim import clone_optimizer, exclude_norms_and_biases, peak_learning_rate
 from sslzoo.utils.replicas import all_gather, keras_step_logs, per_replica_loss
+from sslzoo.utils.seeds import seed_for
 
 DEFAULT_TAPS = ("stage1", "stage2", "stage3", "stage4", "proj")
 # The online probe's Adam rate. On the shipped SimCLR backbone's digits features, 1e-3 reached
@@ -73,8 +74,9 @@ class SSLMethod(keras.Model):
 
     def __init__(self, backbone, num_classes=None, image_size=None, augment_in_step=False,
                  taps=DEFAULT_TAPS, crr_every=1, crr_eps=0.5, crr_normalize=True, augment=None,
-                 **hparams):
+                 seed=0, **hparams):
         super().__init__(name=f"{self.method}_{backbone.name}")
+        self.seed = int(seed)  # of the views made in the step (augment_in_step)
         self.recipe = with_overrides(self.recipe, augment)  # before any view_layer()
         unknown = set(hparams) - set(self.defaults)
         if unknown:
@@ -259,9 +261,9 @@ class SSLMethod(keras.Model):
         for tap, mon in self.monitors.items():
             mon(out[tap], training=training)
 
-    def make_views(self, x):
+    def make_views(self, x, step=None):
         """The 2 + ``local_crops`` views of a batch: given as a tuple, or made from raw
-        images."""
+        images with the seed of (``seed``, ``step``), the optimizer step."""
         if isinstance(x, (tuple, list)):
             if len(x) != 2 + self.local_crops:
                 raise ValueError(f"{self.method} expects {2 + self.local_crops} views (2 global"
@@ -271,7 +273,8 @@ class SSLMethod(keras.Model):
         if self.views is None:
             raise ValueError("got raw images but the model was built with augment_in_step="
                              "False; feed (view1, view2) pairs or build with augment_in_step")
-        return self.views(x)
+        return self.views(x, seed=None if step is None else seed_for(self.seed, "step_views",
+                                                                      step))
 
     def apply_loss(self, tape, loss, variables, optimizer, also=()):
         """One optimizer step on ``loss``, this replica's share of the global loss: the
@@ -297,7 +300,7 @@ class SSLMethod(keras.Model):
 
     def train_step(self, data):
         x, y = data if isinstance(data, tuple) and len(data) == 2 else (data, None)
-        v1, v2, *local = self.make_views(x)
+        v1, v2, *local = self.make_views(x, self.optimizer.iterations)
         n = ops.shape(v1)[0]
         with tf.GradientTape() as tape:
             out = self.forward(ops.concatenate([v1, v2], 0), training=True)

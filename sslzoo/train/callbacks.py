@@ -8,7 +8,9 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
+from sslzoo.errors import TrainingError
 from sslzoo.utils.io import write_text
 
 
@@ -32,43 +34,107 @@ class NaNGuard(keras.callbacks.Callback):
 
 
 class Checkpointer(keras.callbacks.Callback):
-    """A tf.train.Checkpoint of the model, its optimizers and the epoch, saved at epoch ends.
+    """A tf.train.Checkpoint of the model (its metric accumulators included), its optimizers and
+    the epoch, saved at every epoch end and, with ``every_steps``, every that many steps within
+    an epoch; ``ckpt-<step>`` names each by its global step.
 
     TensorFlow writes each checkpoint's files before it atomically rewrites the ``checkpoint``
-    index, so a run killed mid-save still restores the previous checkpoint. ``restore_dir``
-    (default: ``directory``) is where ``restore`` looks: a non-chief worker saves to its own
-    scratch directory but resumes from the chief's checkpoints.
+    index, so a run killed mid-save still restores the previous checkpoint, and a failed write
+    (a full disk) raises a TrainingError with the previous checkpoint untouched. ``restore``
+    moves an unreadable checkpoint aside to ``corrupt/`` and falls back to the one before.
+    ``restore_dir`` (default: ``directory``) is where ``restore`` looks: a non-chief worker
+    saves to its own scratch directory but resumes from the chief's checkpoints.
 
     Over Keras's ``BackupAndRestore``: it checkpoints the method's own state too (EMA teachers,
-    queues, centres, UMM's and SimSiam's extra optimizers, via ``checkpoint_items``), keeps the
-    last ``max_to_keep`` checkpoints after training ends instead of deleting its backup, and
-    lets a worker resume from another directory than it saves to.
+    queues, centres, UMM's and SimSiam's extra optimizers, via ``checkpoint_items``) and the
+    epoch's metric accumulators (so a run resumed mid-epoch logs the same epoch means), keeps
+    the last ``max_to_keep`` checkpoints after training ends instead of deleting its backup,
+    falls back past a corrupt checkpoint, and lets a worker resume from another directory
+    than it saves to.
     """
 
-    def __init__(self, model, directory, nan_guard=None, max_to_keep=2, restore_dir=None):
+    def __init__(self, model, directory, nan_guard=None, max_to_keep=2, restore_dir=None,
+                 every_steps=0, steps_per_epoch=0):
         super().__init__()
+        self.set_model(model)  # restore() runs before fit does this
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-        items = {"model": model, "optimizer": model.optimizer, "epoch": self.epoch}
+        # The epoch's metric accumulators, listed once: Keras may add metrics when fit starts.
+        self.metric_variables = [v for m in model.metrics for v in m.variables]
+        items = {"model": model, "optimizer": model.optimizer, "epoch": self.epoch,
+                 "metrics": self.metric_variables}
         if hasattr(model, "checkpoint_items"):
             items.update(model.checkpoint_items())
         self.checkpoint = tf.train.Checkpoint(**items)
+        self.directory = directory
         self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep)
         self.nan_guard = nan_guard
         self.restore_dir = restore_dir or directory
+        self.every_steps, self.steps_per_epoch = int(every_steps), int(steps_per_epoch)
+        self._metric_state = None  # the restored epoch accumulators, until the epoch begins
 
     def restore(self):
-        """Restore the latest checkpoint; returns the epoch to continue from (0 if none)."""
-        latest = tf.train.latest_checkpoint(self.restore_dir)
-        if not latest:
+        """Restore the newest readable checkpoint; returns the global step to continue from
+        (0 if there is none)."""
+        state = tf.train.get_checkpoint_state(self.restore_dir)
+        if state is None:
             return 0
-        self.checkpoint.restore(latest).assert_existing_objects_matched()
-        return int(self.epoch.numpy())
+        paths = list(state.all_model_checkpoint_paths) or [state.model_checkpoint_path]
+        for path in reversed(paths):
+            try:
+                self.checkpoint.restore(path).assert_existing_objects_matched()
+            except Exception as err:  # a damaged file raises OpError, IndexError, ValueError...
+                aside = quarantine(path)
+                logging.warning("checkpoint %s cannot be read (%s); moved it to %s and trying "
+                                "the one before", path, str(err).splitlines()[0], aside)
+                continue
+            step = int(self.model.optimizer.iterations.value.numpy())
+            if self.steps_per_epoch and step % self.steps_per_epoch:  # mid-epoch
+                self._metric_state = [v.numpy() for v in self.metric_variables]
+            return step
+        raise TrainingError(f"no readable checkpoint is left in {self.restore_dir} (unreadable "
+                            "ones were moved to its corrupt/ folder); start a new run without "
+                            "--resume, or in another --output_dir")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        # Keras resets the metrics as an epoch begins: a run resumed mid-epoch puts back the
+        # accumulators of the batches it already trained on.
+        if self._metric_state is not None:
+            for v, value in zip(self.metric_variables, self._metric_state):
+                v.assign(value)
+            self._metric_state = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not self.every_steps or (self.nan_guard is not None and self.nan_guard.tripped):
+            return
+        step = int(self.model.optimizer.iterations.value.numpy())
+        if step % self.every_steps == 0 and not (
+                self.steps_per_epoch and step % self.steps_per_epoch == 0):
+            self.save(step)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.nan_guard is not None and self.nan_guard.tripped:
             return
         self.epoch.assign(epoch + 1)
-        self.manager.save(checkpoint_number=epoch + 1)
+        self.save(int(self.model.optimizer.iterations.value.numpy()))
+
+    def save(self, step):
+        try:
+            self.manager.save(checkpoint_number=step)
+        except (tf.errors.OpError, OSError) as err:
+            raise TrainingError(
+                f"could not write the checkpoint of step {step} to {self.directory}: "
+                f"{str(err).splitlines()[0]}. The previous checkpoint is untouched; free disk "
+                "space and rerun with --resume.") from err
+
+
+def quarantine(path):
+    """Move a checkpoint's files (``path``.index, .data-*) to ``corrupt/`` beside them; returns
+    that folder."""
+    folder = os.path.join(os.path.dirname(path), "corrupt")
+    os.makedirs(folder, exist_ok=True)
+    for f in tf.io.gfile.glob(path + ".*"):
+        os.replace(f, os.path.join(folder, os.path.basename(f)))
+    return folder
 
 
 class MetricsCSV(keras.callbacks.Callback):

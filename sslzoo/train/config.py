@@ -74,7 +74,11 @@ class PretrainConfig:
     seed: int = setting(0, "Random seed for weights, shuffling and augmentation.")
     output_dir: str = setting("", "Run directory; empty = "
                               "runs/<method>_<backbone>_<dataset>_<time>.")
-    resume: bool = setting(False, "Continue the run in --output_dir from its last checkpoint.")
+    resume: bool = setting(False, "Continue the run in --output_dir from its last checkpoint, "
+                           "exactly as if it had not stopped.")
+    checkpoint_every_steps: int = setting(0, "Also checkpoint every N steps within an epoch (an "
+                                          "epoch can take hours); 0 = at epoch ends only.",
+                                          lower=0)
     download: bool = setting(True, "Allow TFDS to download a dataset that is not prepared.")
     verbose: int = setting(1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch.",
                            lower=0)
@@ -83,7 +87,7 @@ class PretrainConfig:
         check_fields(self)
         if self.batch_size < 2:
             raise ConfigError("--batch_size must be >= 2 (contrastive losses need negatives)")
-        from sslzoo.data.augment import parse_augment  # lazy: keras-cv
+        from sslzoo.data.augment import parse_augment  # lazy: TensorFlow
 
         parse_augment(self.augment)  # a bad --augment fails before any data is loaded
         if not self.output_dir:
@@ -109,8 +113,10 @@ class PretrainConfig:
         return dataclasses.asdict(self)
 
 
-# Settings a resumed run may change; every other one must match the saved config.json.
-RESUMABLE_CHANGES = ("resume", "verbose", "download", "data_dir")
+# Settings a resumed run may change; every other one must match the saved config.json. A new
+# --learning_rate takes effect from the resumed step on (after a NaN, say).
+RESUMABLE_CHANGES = ("resume", "verbose", "download", "data_dir", "checkpoint_every_steps",
+                     "learning_rate")
 
 
 def merge_for_resume(saved, given):

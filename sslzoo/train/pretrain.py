@@ -17,15 +17,16 @@ from absl import logging
 
 from sslzoo import data as sdata
 from sslzoo import methods, zoo
-from sslzoo.crr.callback import CRRCallback, load_history
+from sslzoo.crr.callback import CRRCallback, load_history, load_warning
 from sslzoo.data.augment import get_recipe
-from sslzoo.data.pipeline import ssl_batches
+from sslzoo.data.pipeline import batches_per_pass, check_batch_size, ssl_batches
 from sslzoo.errors import ConfigError, TrainingError
 from sslzoo.probes import evaluate_backbone
 from sslzoo.train import callbacks as cb
 from sslzoo.train.config import PretrainConfig
 from sslzoo.train.device import is_chief, make_strategy, setup_precision
 from sslzoo.train.init import load_backbone
+from sslzoo.train.loop import fit_from_step
 from sslzoo.umm import UMM
 from sslzoo.umm.report import write_umm_report
 from sslzoo.optim import LARS_ETA, make_optimizer, scaled_lr, warmup_cosine
@@ -91,10 +92,11 @@ def crr_callback(cfg, model, train, start_epoch, run_dir=None):
     callback = CRRCallback(heldout.first_images(n), train.first_images(n),
                            output_dir=cfg.output_dir, patience=cfg.crr_patience,
                            early_stop=cfg.crr_early_stop,
-                           ignore_before=math.ceil(cfg.warmup_epochs))
+                           ignore_before=math.ceil(cfg.warmup_epochs), seed=cfg.seed)
     report = os.path.join(run_dir or cfg.output_dir, "crr_report.json")
     if start_epoch and os.path.exists(report):  # continue the curves of a resumed run
         callback.saved_history = load_history(report, start_epoch)
+        callback.saved_warning = load_warning(report, start_epoch)
     return callback
 
 
@@ -131,7 +133,6 @@ def pretrain(cfg=None, callbacks=(), **overrides):
     """
     cfg = cfg or PretrainConfig(**overrides)
     t0 = time.time()
-    keras.utils.set_random_seed(cfg.seed)
     precision = setup_precision(cfg.mixed_precision)
     strategy = make_strategy(cfg.strategy)
     run_dir, chief = cfg.output_dir, is_chief(strategy)
@@ -141,56 +142,63 @@ def pretrain(cfg=None, callbacks=(), **overrides):
     check_lars_flags(cfg, method_cls)  # before any data is loaded
     hparams = cfg.method_hparams()
     train = _load_split(cfg, cfg.split, cfg.image_size)
-    steps_per_epoch = cfg.steps_per_epoch or train.num_examples // cfg.batch_size
+    check_batch_size(train, cfg.batch_size)
+    steps_per_epoch = cfg.steps_per_epoch or batches_per_pass(train, cfg.batch_size)
+    # Seeded after the data is loaded: building a data set for the first time draws random
+    # numbers, and the weights must not depend on whether it was built already.
+    keras.utils.set_random_seed(cfg.seed)
     with strategy.scope():
         model = methods.build(cfg.method, cfg.backbone, image_size=train.image_size,
                               num_classes=train.num_classes, stem=cfg.stem,
                               augment_in_step=cfg.augment_on == "device",
                               crr_every=cfg.crr_every, taps=_taps(cfg), sync_bn=cfg.sync_bn,
-                              augment=cfg.augment, **hparams)
+                              augment=cfg.augment, seed=cfg.seed, **hparams)
         if cfg.init_from:
             load_backbone(model.backbone, cfg.init_from)
         if cfg.umm:
             model = UMM(model, **cfg.umm_kwargs())
-        optimizer, opt_info = resolve_optimizer(cfg, method_cls, max(steps_per_epoch, 1))
-        methods.set_training_length(model, opt_info["total_steps"], max(steps_per_epoch, 1))
+        optimizer, opt_info = resolve_optimizer(cfg, method_cls, steps_per_epoch)
+        methods.set_training_length(model, opt_info["total_steps"], steps_per_epoch)
         model.compile(optimizer)
         model.build_all()
     ckpt_dir = prepare_run_dir(cfg, run_dir)  # after every check that can fail on bad flags
     ssl_model = getattr(model, "ssl_model", model)  # UMM wraps the method
-    views = ssl_model.view_layer() if cfg.augment_on == "data" else None
-    batches = ssl_batches(train, cfg.batch_size, views, seed=cfg.seed)
-    if cfg.steps_per_epoch:
-        batches = batches.repeat()
-
     nan_guard = cb.NaNGuard()
     checkpointer = cb.Checkpointer(model, ckpt_dir, nan_guard,
-                                   restore_dir=os.path.join(run_dir, "checkpoints"))
-    start_epoch = checkpointer.restore() if cfg.resume else 0
+                                   restore_dir=os.path.join(run_dir, "checkpoints"),
+                                   every_steps=cfg.checkpoint_every_steps,
+                                   steps_per_epoch=steps_per_epoch)
+    start_step = checkpointer.restore() if cfg.resume else 0
+    start_epoch = start_step // steps_per_epoch
+    views = ssl_model.view_layer() if cfg.augment_on == "data" else None
     before = None
-    if cfg.init_from and not start_epoch and train.num_classes and chief:
+    if cfg.init_from and not start_step and train.num_classes and chief:
         before = linear_probe(cfg, model.backbone, train.image_size)["linear_probe_top1"]
         logging.info("linear probe of the --init_from backbone before training: %.4f", before)
-    if start_epoch:
-        logging.info("resuming %s from epoch %d (step %d)", cfg.output_dir, start_epoch,
-                     _steps(optimizer))
+    if start_step:
+        logging.info("resuming %s at step %d (epoch %d, batch %d)", cfg.output_dir,
+                     start_step, start_epoch + 1, start_step % steps_per_epoch + 1)
     throughput = cb.Throughput(cfg.batch_size)
     crr = crr_callback(cfg, model, train, start_epoch, run_dir)
-    callbacks = [nan_guard, *([crr] if crr else []), *callbacks, checkpointer, throughput,
+    # metrics.csv is written before the checkpoint: a kill between the two leaves a row that
+    # the resumed run drops and writes again, never a missing one.
+    callbacks = [nan_guard, *([crr] if crr else []), *callbacks,
                  cb.MetricsCSV(os.path.join(cfg.output_dir, "metrics.csv"), start_epoch),
+                 checkpointer, throughput,
                  keras.callbacks.TensorBoard(os.path.join(cfg.output_dir, "tb"),
                                              write_graph=False, profile_batch=0),
                  cb.ConciseProgbar()]
-    if start_epoch < cfg.epochs:
-        model.fit(batches, epochs=cfg.epochs, initial_epoch=start_epoch, callbacks=callbacks,
-                  shuffle=False, steps_per_epoch=cfg.steps_per_epoch or None,
-                  verbose=cfg.verbose)
+    # The stream is a pure function of the seed and the step: a resumed run sees the batches
+    # and views the uninterrupted one would have.
+    fit_from_step(model, lambda step: ssl_batches(train, cfg.batch_size, views, seed=cfg.seed,
+                                                  start_step=step),
+                  start_step, steps_per_epoch, cfg.epochs, callbacks, cfg.verbose)
     if nan_guard.tripped:
         last = checkpointer.manager.latest_checkpoint or "none (no epoch finished)"
         raise TrainingError(
             f"the loss became {nan_guard.tripped['loss']} at step {nan_guard.tripped['step']}; "
-            f"training stopped. The last good checkpoint is kept: {last}. Lower "
-            "--learning_rate or use --mixed_precision=float32, then rerun with --resume.")
+            f"training stopped. The last good checkpoint is kept: {last}. Rerun with --resume "
+            "and a lower --learning_rate, or start again with --mixed_precision=float32.")
     io.save_weights(model.backbone, os.path.join(cfg.output_dir, zoo.BACKBONE_FILE))
     io.save_weights(ssl_model.projector, os.path.join(cfg.output_dir, zoo.PROJECTOR_FILE))
 

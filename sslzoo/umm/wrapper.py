@@ -222,7 +222,7 @@ class UMM(keras.Model):
 
     def train_step(self, data):
         x, y = data if isinstance(data, tuple) and len(data) == 2 else (data, None)
-        v1, v2 = self.ssl_model.make_views(x)
+        v1, v2 = self.ssl_model.make_views(x, self.optimizer.iterations)
         n = ops.shape(v1)[0]
         images = ops.concatenate([v1, v2], 0)
         lr = ops.convert_to_tensor(self.optimizer.learning_rate)

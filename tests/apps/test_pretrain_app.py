@@ -76,7 +76,8 @@ def test_nan_loss_stops_with_clear_error_and_keeps_last_checkpoint(tmp_path, tfd
     with pytest.raises(TrainingError, match="loss became nan at step .*last good checkpoint"):
         pretrain(**_small_kwargs(tmp_path, tfds_dir, method="nan_test", epochs=3))
     run = tmp_path / "run"
-    assert tf.train.latest_checkpoint(str(run / "checkpoints")).endswith("ckpt-1")
+    # checkpoints are named by their step: the first epoch of 4 steps ends at ckpt-4
+    assert tf.train.latest_checkpoint(str(run / "checkpoints")).endswith("ckpt-4")
     assert not (run / "backbone.weights.h5").exists()
 
 
@@ -104,7 +105,7 @@ def test_killed_run_resumes_from_its_checkpoint(tmp_path, tfds_dir):
 
     resumed = run_app("pretrain", f"--output_dir={out}", "--resume", "--verbose=2")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert f"resuming {out} from epoch {epoch} (step {epoch * 4})" in resumed.stderr
+    assert f"resuming {out} at step {epoch * 4} (epoch {epoch + 1}, batch 1)" in resumed.stderr
     rows = list(csv.DictReader(open(os.path.join(out, "metrics.csv"))))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5, 6]
     summary = json.loads(open(os.path.join(out, "summary.json")).read())

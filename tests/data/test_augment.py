@@ -30,11 +30,22 @@ def test_views_are_random_across_calls_in_tf_data(images):
     assert float(tf.reduce_mean(tf.abs(a - b))) > 1.0
 
 
+def test_views_are_a_function_of_the_seed(images):
+    views = TwoViews("byol", 96)  # every op, blur and solarisation included
+    big = tf.image.resize(tf.cast(images, tf.float32), (96, 96))
+    a = views(big, seed=tf.constant([1, 2]))
+    b = TwoViews("byol", 96)(big, seed=tf.constant([1, 2]))  # another layer, same seed
+    c = views(big, seed=tf.constant([1, 3]))
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x.numpy(), y.numpy())
+    assert float(tf.reduce_mean(tf.abs(a[0] - c[0]))) > 1.0
+
+
 def test_recipe_without_colour_ops_and_grayscale(images):
     r = Recipe(crop_scale=(1.0, 1.0), flip=False, jitter_p=0.0, gray_p=0.0)
     assert len(view_pipeline(r, 32)) == 1          # only the crop
     gray = view_pipeline(Recipe(gray_p=1.0, jitter_p=0.0), 32)[-1]
-    out = gray(tf.cast(images, tf.float32)).numpy()
+    out = gray(tf.cast(images, tf.float32), tf.constant([0, 0])).numpy()
     np.testing.assert_allclose(out[..., 0], out[..., 1], atol=1e-3)
 
 

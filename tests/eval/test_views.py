@@ -9,7 +9,7 @@ from sslzoo.eval.views import agreement, measure, view_agreement
 class SameViews:
     """A view layer that returns the images twice, unchanged."""
 
-    def __call__(self, images, training=True):
+    def __call__(self, images, seed=None, training=True):
         return images, images
 
 

@@ -127,6 +127,6 @@ def test_multi_worker_two_local_processes(tmp_path):
     summary = json.loads((run / "summary.json").read_text())
     assert summary["steps"] == 128 // 32 and np.isfinite(summary["linear_probe_top1"])
     assert sorted(os.listdir(run / "checkpoints")) == [
-        "checkpoint", "ckpt-1.data-00000-of-00001", "ckpt-1.index"]
+        "checkpoint", "ckpt-4.data-00000-of-00001", "ckpt-4.index"]  # step 4
     assert not list(scratch.glob("sslzoo-worker-*"))  # the non-chief's scratch dir is gone
     assert "held-out linear-probe" in outs[0] and "held-out linear-probe" not in outs[1]
