@@ -163,6 +163,22 @@ class MetricsCSV(keras.callbacks.Callback):
         write_text(self.path, buf.getvalue())
 
 
+def rewrite_tensorboard(tb_dir, rows):
+    """Rewrite ``tb_dir/train`` from the kept ``metrics.csv`` rows (as Keras's TensorBoard
+    names them: ``epoch_<key>`` at step epoch − 1). A resumed run calls it before training on,
+    so TensorBoard never shows an epoch twice or misses one."""
+    train = os.path.join(tb_dir, "train")
+    if tf.io.gfile.exists(train):
+        tf.io.gfile.rmtree(train)
+    writer = tf.summary.create_file_writer(train)
+    with writer.as_default():
+        for row in rows:
+            for key, value in row.items():
+                if key not in ("epoch", "time") and value not in ("", None):
+                    tf.summary.scalar(f"epoch_{key}", float(value), step=int(row["epoch"]) - 1)
+    writer.close()
+
+
 class Throughput(keras.callbacks.Callback):
     """Images per second over the run, excluding each fit's first (tracing) step."""
 

@@ -182,11 +182,13 @@ def pretrain(cfg=None, callbacks=(), **overrides):
     crr = crr_callback(cfg, model, train, start_epoch, run_dir)
     # metrics.csv is written before the checkpoint: a kill between the two leaves a row that
     # the resumed run drops and writes again, never a missing one.
-    callbacks = [nan_guard, *([crr] if crr else []), *callbacks,
-                 cb.MetricsCSV(os.path.join(cfg.output_dir, "metrics.csv"), start_epoch),
-                 checkpointer, throughput,
-                 keras.callbacks.TensorBoard(os.path.join(cfg.output_dir, "tb"),
-                                             write_graph=False, profile_batch=0),
+    csv_log = cb.MetricsCSV(os.path.join(cfg.output_dir, "metrics.csv"), start_epoch)
+    tb_dir = os.path.join(cfg.output_dir, "tb")
+    if start_step:
+        cb.rewrite_tensorboard(tb_dir, csv_log.rows)
+    callbacks = [nan_guard, *([crr] if crr else []), *callbacks, csv_log, checkpointer,
+                 throughput,
+                 keras.callbacks.TensorBoard(tb_dir, write_graph=False, profile_batch=0),
                  cb.ConciseProgbar()]
     # The stream is a pure function of the seed and the step: a resumed run sees the batches
     # and views the uninterrupted one would have.

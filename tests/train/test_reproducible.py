@@ -102,10 +102,27 @@ def test_another_seed_gives_other_batches_and_views(tfds_dir):
     assert not np.array_equal(ya, yb) and not np.array_equal(a, b)
 
 
+def scalars(run):
+    """[(tag, step, value)] of a run's TensorBoard epoch scalars, in file order."""
+    out = []
+    for path in sorted(tf.io.gfile.glob(os.path.join(run, "tb", "train", "events.*"))):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for v in event.summary.value:
+                if v.tag.startswith("epoch_") and v.tag != "epoch_learning_rate":
+                    out.append((v.tag, event.step, float(tf.make_ndarray(v.tensor))))
+    return out
+
+
 def test_a_run_killed_mid_epoch_resumes_as_the_uninterrupted_run(simclr_run, tmp_path,
                                                                   tfds_dir):
     killed_then_resumed(tmp_path / "run", tfds_dir, [STEPS + 2])
     assert_same_run(simclr_run, tmp_path / "run")
+    # TensorBoard holds each epoch once, with the uninterrupted run's values.
+    got, want = scalars(tmp_path / "run"), scalars(simclr_run)
+    assert len({(t, s) for t, s, _ in got}) == len(got)
+    got, want = sorted(got), sorted(want)
+    assert [g[:2] for g in got] == [w[:2] for w in want]
+    np.testing.assert_allclose([g[2] for g in got], [w[2] for w in want], rtol=1e-6)
 
 
 def test_five_kills_at_random_steps_end_in_the_uninterrupted_run(simclr_run, tmp_path,
