@@ -71,7 +71,11 @@ class PretrainConfig:
     strategy: str = setting("default", "default, mirrored, multi_worker or tpu.")
     sync_bn: bool = setting(False, "Synchronise BatchNorm statistics over all replicas (global BN, "
                             "as in SimCLR); off = per-replica statistics.")
-    seed: int = setting(0, "Random seed for weights, shuffling and augmentation.")
+    seed: int = setting(0, "Random seed for weights, shuffling and augmentation; on a CPU the "
+                        "same seed gives the same run.")
+    deterministic: bool = setting(False, "Also make TensorFlow's ops deterministic "
+                                  "(enable_op_determinism): for GPUs; a CPU run is "
+                                  "reproducible without it.")
     output_dir: str = setting("", "Run directory; empty = "
                               "runs/<method>_<backbone>_<dataset>_<time>.")
     resume: bool = setting(False, "Continue the run in --output_dir from its last checkpoint, "

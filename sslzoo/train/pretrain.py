@@ -13,6 +13,7 @@ import tempfile
 import time
 
 import keras
+import tensorflow as tf
 from absl import logging
 
 from sslzoo import data as sdata
@@ -133,6 +134,8 @@ def pretrain(cfg=None, callbacks=(), **overrides):
     """
     cfg = cfg or PretrainConfig(**overrides)
     t0 = time.time()
+    if cfg.deterministic:
+        tf.config.experimental.enable_op_determinism()
     precision = setup_precision(cfg.mixed_precision)
     strategy = make_strategy(cfg.strategy)
     run_dir, chief = cfg.output_dir, is_chief(strategy)

@@ -16,6 +16,7 @@ from sslzoo.errors import TrainingError
 from sslzoo.methods.simclr import SimCLR
 from sslzoo.train.pretrain import pretrain
 from tests.apps.conftest import REPO, SMALL, app_cmd, run_app
+from tests.train.test_reproducible import weights
 
 pytestmark = pytest.mark.slow
 
@@ -127,3 +128,18 @@ def test_bad_flags_give_clear_errors(tmp_path, tfds_dir):
     r = run_app("pretrain", "--dataset=no_such_dataset", f"--data_dir={tfds_dir}",
                 f"--output_dir={tmp_path}/b")
     assert r.returncode == 2 and "digits" in r.stderr
+
+
+def test_deterministic_flag_runs_and_gives_the_same_run_as_without_it(tmp_path, tfds_dir):
+    """Two processes, one with TensorFlow's op determinism on: on a CPU both give the same
+    weights, because the run is already deterministic."""
+    outs = []
+    for i, extra in enumerate(([], ["--deterministic"])):
+        out = tmp_path / f"run{i}"
+        r = run_app("pretrain", *SMALL, f"--data_dir={tfds_dir}", f"--output_dir={out}",
+                    "--epochs=1", "--crr_reference_size=32", *extra)
+        assert r.returncode == 0, r.stderr[-3000:]
+        outs.append(out)
+    assert json.loads((outs[1] / "config.json").read_text())["deterministic"] is True
+    wa, wb = (weights(o) for o in outs)
+    assert wa.keys() == wb.keys() and all(np.array_equal(wa[k], wb[k]) for k in wa)
