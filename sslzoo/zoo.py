@@ -40,6 +40,7 @@ PROJECTOR_FILE = "projector.weights.h5"
 CARD_FILE = "card.json"
 CONFIG_FILE = "config.json"
 SUMMARY_FILE = "summary.json"
+MODEL_FILE = "model.json"  # the SSL model, serialised with keras.saving (a run's; a card's "model")
 
 
 def weights_dirs():
@@ -87,6 +88,7 @@ class Source:
     projector: str = ""        # projector weights file, "" if none
     config: dict = dataclasses.field(default_factory=dict)   # the pretraining config
     card: dict = dataclasses.field(default_factory=dict)
+    model: object = None       # the serialised SSL model (dict), or the model.json holding it
 
 
 def _read(path):
@@ -102,9 +104,11 @@ def _from_folder(folder, label, backbone=None, image_size=None):
     weights = os.path.join(folder, BACKBONE_FILE)
     if os.path.isfile(card_path):
         kind, card = "entry", _read(card_path)
-        config = card.get("config", {})
+        config, model = card.get("config", {}), card.get("model")
     elif os.path.isfile(config_path):
         kind, card, config = "run", {}, _read(config_path)
+        model = os.path.join(folder, MODEL_FILE)  # read when needed: the backbone does not
+        model = model if os.path.isfile(model) else None
         summary = os.path.join(folder, SUMMARY_FILE)
         if os.path.isfile(summary):
             card = {"image_size": _read(summary).get("image_size")}
@@ -122,7 +126,7 @@ def _from_folder(folder, label, backbone=None, image_size=None):
                   backbone=backbone or card.get("backbone") or config.get("backbone"),
                   image_size=int(size), stem=card.get("stem") or config.get("stem", "auto"),
                   projector=projector if os.path.isfile(projector) else "",
-                  config=config, card=card)
+                  config=config, card=card, model=model)
 
 
 def resolve(name_or_path, backbone=None, image_size=None):
@@ -200,15 +204,43 @@ def build_backbone(src):
     return backbones.build(src.backbone, image_size=src.image_size, stem=src.stem)
 
 
-def _projector(src, label):
-    from sslzoo import methods  # lazy: TensorFlow (resolve, list_models stay light)
+def model_spec(src):
+    """The serialised SSL model of ``src`` (a dict), or None when none is stored."""
+    return _read(src.model) if isinstance(src.model, str) else src.model
 
-    if not src.projector or not src.config:
+
+def ssl_model(src, label):
+    """The untrained SSL model (heads included, CRR monitoring off) that ``src`` was trained
+    as: rebuilt from its serialised config (``model.json``, a card's ``"model"``), or, for runs
+    and entries made before those existed, from the method and hparams of its config."""
+    import keras  # lazy: TensorFlow (resolve, list_models stay light)
+
+    from sslzoo import methods  # lazy: TensorFlow; it also registers the method classes
+
+    spec = model_spec(src)
+    if spec:
+        spec = {**spec, "config": {**spec.get("config", {}), "crr_every": 0}}
+        try:
+            model = keras.saving.deserialize_keras_object(spec, safe_mode=True)
+        except (TypeError, ValueError, KeyError, AttributeError) as e:
+            model = e
+        if not isinstance(model, methods.SSLMethod):
+            why = f"{type(model).__name__}: {model}"[:300]
+            raise WeightsError(f"{label}: its model config does not rebuild a sslzoo model "
+                               f"({why}); it is corrupt or from a newer sslzoo")
+        return model
+    if not src.config:
+        raise WeightsError(f"{label}: no model config ({MODEL_FILE} or a card) is stored")
+    return methods.build(src.config.get("method", "simclr"), src.backbone,
+                         image_size=src.image_size, stem=src.stem, crr_every=0,
+                         **parse_hparams(src.config.get("hparams", "")))
+
+
+def _projector(src, label):
+    if not src.projector or not (src.model or src.config):
         raise WeightsError(f"{label}: no projector weights (projector.weights.h5 with a config) "
                            "are stored; use include_projector=False")
-    model = methods.build(src.config.get("method", "simclr"), src.backbone,
-                          image_size=src.image_size, stem=src.stem, crr_every=0,
-                          **parse_hparams(src.config.get("hparams", "")))
+    model = ssl_model(src, label)
     verify(src.projector, src.card.get("projector_sha256"), label)
     strict_load(model.projector, src.projector, label)
     return model.projector

@@ -125,3 +125,46 @@ def test_include_projector_on_a_study_run_config(tiny_run, tmp_path, images):
     (run / "config.json").write_text(json.dumps({**config, "study_every": 10,
                                                  "probe_fit_split": "train[:256]"}))
     assert zoo.load(str(run), include_projector=True)(images).shape == (6, 64)
+
+
+def _projector_output(folder, images):
+    return zoo.load(str(folder), include_projector=True)(images).numpy()
+
+
+def test_run_and_entry_store_the_serialised_model(tiny_run, weights_dir, images):
+    """model.json (a run) and the card's "model" (an entry) rebuild the trained heads: the
+    projector output equals the trained model's, whatever the config says."""
+    model = json.loads(open(os.path.join(tiny_run, zoo.MODEL_FILE)).read())
+    assert model["registered_name"] == "sslzoo>SimCLR"
+    assert model["config"]["hparams"]["proj_dim"] == 64
+    card = json.loads((weights_dir / NAME / "card.json").read_text())
+    assert card["model"] == model
+    src = zoo.resolve(tiny_run)
+    trained = zoo.ssl_model(src, "run")
+    zoo.strict_load(trained.backbone, src.weights, "run")
+    zoo.strict_load(trained.projector, src.projector, "run")
+    want = trained.projector(trained.backbone(images.astype("float32"))).numpy()
+    np.testing.assert_allclose(_projector_output(tiny_run, images), want, atol=1e-5)
+    np.testing.assert_allclose(_projector_output(weights_dir / NAME, images), want, atol=1e-5)
+
+
+def test_model_json_wins_over_the_config_flags(tiny_run, tmp_path, images):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "hparams": "proj_dim=8"}))
+    assert _projector_output(run, images).shape == (6, 64)
+    (run / zoo.MODEL_FILE).unlink()  # a run from before model.json: the config's hparams
+    with pytest.raises(WeightsError, match="shapes do not match"):
+        zoo.load(str(run), include_projector=True)
+
+
+def test_corrupt_model_json_is_a_clear_error(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    (run / zoo.MODEL_FILE).write_text('{"module": "x", "class_name": "Nope", "config": {}}')
+    with pytest.raises(WeightsError, match="does not rebuild a sslzoo model"):
+        zoo.load(str(run), include_projector=True)
+    (run / zoo.MODEL_FILE).write_text("{trunc")
+    with pytest.raises(WeightsError, match="not JSON"):
+        zoo.load(str(run), include_projector=True)

@@ -64,7 +64,8 @@ def build(name, image_size=32, stem="auto", sync_bn=False):
     Output: pooled features (N, feature_dim); 512 (resnet18), 2048 (resnet50), 128 (tiny),
     256 (small).
     Stages 2-4 halve the spatial size in their first block. `sync_bn=True` synchronises
-    BatchNorm statistics across replicas of a distribution strategy.
+    BatchNorm statistics across replicas of a distribution strategy. The model's
+    ``build_args`` are this call's arguments (the stem resolved).
     """
     if name not in _SPECS:
         raise unknown_choice("backbone", name, available())
@@ -81,5 +82,8 @@ def build(name, image_size=32, stem="auto", sync_bn=False):
             out_name = f"stage{s}" if b == depth else f"stage{s}_block{b}_out"
             x = block(x, width, strides, f"stage{s}_block{b}", out_name, sync_bn=sync_bn)
     pooled = layers.GlobalAveragePooling2D(name="pooled")(x)
-    return keras.Model(images, pooled, name=name)
+    model = keras.Model(images, pooled, name=name)
+    model.build_args = {"name": name, "image_size": image_size, "stem": stem_kind,
+                        "sync_bn": bool(sync_bn)}  # what rebuilds it (an SSL model's config)
+    return model
 

@@ -96,6 +96,8 @@ def with_overrides(recipe, overrides):
     """``recipe`` (a name or Recipe) with ``overrides`` (a dict, or ``parse_augment`` text)."""
     if isinstance(overrides, str):
         overrides = parse_augment(overrides)
+    elif overrides:  # from a JSON config: lists back to the Recipe's tuples
+        overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
     return dataclasses.replace(get_recipe(recipe), **overrides) if overrides else recipe
 
 

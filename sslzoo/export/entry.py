@@ -168,6 +168,9 @@ def build_card(src, name, metrics=None, command=None, metrics_source=None):
             "metrics_source": metrics_source or "given to write_entry",
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "source": base.get("source") or os.path.abspath(src.path), **_versions()}
+    model = zoo.model_spec(src)
+    if model:
+        card["model"] = model  # the serialised SSL model: zoo.load rebuilds its heads
     return card
 
 

@@ -1,9 +1,11 @@
 """Barlow Twins (Zbontar, Jing, Misra, LeCun & Deny 2021, arXiv 2103.03230)."""
+import keras
 from sslzoo.losses import barlow_twins_loss
 from sslzoo.methods.base import SSLMethod
 from sslzoo.utils.replicas import all_sum
 
 
+@keras.saving.register_keras_serializable(package="sslzoo")
 class BarlowTwins(SSLMethod):
     """The cross-correlation C of the two views' batch-standardised projections is driven to
     the identity:

@@ -37,6 +37,7 @@ on an input of the local size) and the projector only, and hands their projectio
 crop-major) to ``ssl_loss`` as ``out["local_proj"]``. Everything else (probe, CRR taps,
 collapse_std, teachers) sees only the two global views. With L = 0 nothing of this runs.
 """
+import copy
 import math
 import threading
 
@@ -45,6 +46,7 @@ import tensorflow as tf
 from absl import logging
 from keras import ops
 
+from sslzoo import backbones
 from sslzoo.crr.monitor import CRRMonitor, crr_logs
 from sslzoo.data.augment import TwoViews, with_overrides
 from sslzoo.errors import ConfigError
@@ -76,6 +78,12 @@ class SSLMethod(keras.Model):
                  taps=DEFAULT_TAPS, crr_every=1, crr_eps=0.5, crr_normalize=True, augment=None,
                  seed=0, **hparams):
         super().__init__(name=f"{self.method}_{backbone.name}")
+        self._init_config = {
+            "num_classes": num_classes, "image_size": image_size,
+            "augment_in_step": bool(augment_in_step), "taps": list(taps),
+            "crr_every": int(crr_every), "crr_eps": float(crr_eps),
+            "crr_normalize": bool(crr_normalize), "augment": _recipe_config(augment),
+            "seed": int(seed)}
         self.seed = int(seed)  # of the views made in the step (augment_in_step)
         self.recipe = with_overrides(self.recipe, augment)  # before any view_layer()
         unknown = set(hparams) - set(self.defaults)
@@ -211,16 +219,31 @@ class SSLMethod(keras.Model):
     def build_all(self):
         """Create every variable (model, optimizers) so checkpoints restore eagerly; biases
         and norms are exempted from decoupled weight decay before the optimizer is built."""
-        x = tf.zeros((2, self.image_size, self.image_size, 3))
-        self.forward(ops.concatenate([x, x], 0), training=False)
+        self.build_from_config(self.get_build_config())
         if self.probe is not None:
-            self.probe(tf.zeros((1, self.backbone.output.shape[-1])))
             self.probe_optimizer.build(self.probe.trainable_variables)
         decayed, fixed = self._decayed_and_fixed()
         for opt, variables in ((self.optimizer, decayed), (self.fixed_lr_optimizer, fixed)):
             if variables:
                 exclude_norms_and_biases(opt, variables)
                 opt.build(variables)
+        self.built = True
+
+    def get_build_config(self):
+        return {"image_size": self.image_size}
+
+    def get_compile_config(self):
+        """None: a ``.keras`` file holds the model, not its optimizers (compile again after
+        ``load_model``; pretraining's checkpoints hold the optimizers for ``--resume``)."""
+        return None
+
+    def build_from_config(self, config):
+        """Create every model variable (heads, teachers, probe) with a pass on zeros; a
+        ``.keras`` file is loaded through this."""
+        x = tf.zeros((2, config["image_size"], config["image_size"], 3))
+        self.forward(ops.concatenate([x, x], 0), training=False)
+        if self.probe is not None:
+            self.probe(tf.zeros((1, self.feature_dim)))
         self.built = True
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
@@ -364,9 +387,31 @@ class SSLMethod(keras.Model):
         return ms + [self.collapse_tracker]
 
     def get_config(self):
-        return {"method": self.method, "backbone": self.backbone.name,
-                "image_size": self.image_size, "num_classes": self.num_classes,
-                "taps": list(self.taps), "crr_every": self.crr_every, **self.hparams}
+        """The constructor's arguments, with the backbone as its ``backbones.build`` arguments
+        (any other backbone serialised with ``keras.saving``): ``from_config`` rebuilds the
+        same untrained model. ``method`` names the method."""
+        args = getattr(self.backbone, "build_args", None)  # a zoo backbone: its build args
+        backbone = ({"build_args": dict(args)} if args else
+                    keras.saving.serialize_keras_object(self.backbone))
+        return {"method": self.method, "backbone": backbone, **self._init_config,
+                "hparams": dict(self.hparams)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = copy.deepcopy(config)  # keras.saving consumes what it deserialises
+        config.pop("method", None)
+        spec = config.pop("backbone")
+        backbone = (backbones.build(**spec["build_args"]) if "build_args" in spec else
+                    keras.saving.deserialize_keras_object(spec))
+        hparams = config.pop("hparams", {})
+        return cls(backbone, **config, **hparams)
+
+
+def _recipe_config(augment):
+    """``augment`` (None, ``--augment`` text or a dict of Recipe fields) as JSON-able data."""
+    if augment is None or isinstance(augment, str):
+        return augment
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dict(augment).items()}
 
 
 def local_encoder(backbone, size):

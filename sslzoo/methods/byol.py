@@ -1,9 +1,11 @@
 """BYOL (Grill et al. 2020, arXiv 2006.07733)."""
+import keras
 from sslzoo.losses import byol_loss
 from sslzoo.methods.ema import EMAMethod
 from sslzoo.methods.heads import mlp
 
 
+@keras.saving.register_keras_serializable(package="sslzoo")
 class BYOL(EMAMethod):
     """Online predictions p_v = q_θ(g_θ(f_θ(x_v))) regress the target projections
     z'_v = g_ξ(f_ξ(x_v)) of the other view:

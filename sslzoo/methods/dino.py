@@ -1,4 +1,5 @@
 """DINO (Caron et al. 2021, arXiv 2104.14294): two global crops, optionally multi-crop."""
+import keras
 import dataclasses
 import numbers
 
@@ -14,6 +15,7 @@ from sslzoo.methods.heads import Prototypes, mlp
 from sslzoo.methods.state import all_gather, state_weight
 
 
+@keras.saving.register_keras_serializable(package="sslzoo")
 class DINO(EMAMethod):
     """Self-distillation without labels: the student matches the centred, sharpened output of a
     momentum teacher on the other view,

@@ -1,4 +1,5 @@
 """MoCo v2 (Chen, Fan, Girshick & He 2020, arXiv 2003.04297; MoCo: He et al. 2019, 1911.05722)."""
+import keras
 from sslzoo.losses import moco_loss
 from sslzoo.losses.common import l2_normalize
 from sslzoo.methods.ema import EMAMethod
@@ -6,6 +7,7 @@ from sslzoo.methods.heads import mlp
 from sslzoo.methods.state import Queue, all_gather
 
 
+@keras.saving.register_keras_serializable(package="sslzoo")
 class MoCoV2(EMAMethod):
     """Query q = g_θ(f_θ(x1)), key k = g_ξ(f_ξ(x2)) from the momentum encoder, and a queue of
     the K most recent keys as negatives (InfoNCE):

@@ -1,10 +1,12 @@
 """MoCo v3 (Chen, Xie & He 2021, arXiv 2104.02057), the ResNet setting."""
+import keras
 from sslzoo.losses import mocov3_loss
 from sslzoo.methods.ema import EMAMethod
 from sslzoo.methods.heads import mlp
 from sslzoo.utils.replicas import all_gather, row_offset
 
 
+@keras.saving.register_keras_serializable(package="sslzoo")
 class MoCoV3(EMAMethod):
     """Queries q_v = h(g_θ(f_θ(x_v))) through a predictor h, keys k_v = g_ξ(f_ξ(x_v)) from the
     momentum encoder; the other images of the batch are the negatives:

@@ -1,9 +1,11 @@
 """SimCLR (Chen et al. 2020, arXiv 2002.05709): a two-layer MLP projector and NT-Xent."""
+import keras
 from sslzoo.losses import simclr_loss
 from sslzoo.methods.base import SSLMethod
 from sslzoo.utils.replicas import all_gather, row_offset
 
 
+@keras.saving.register_keras_serializable(package="sslzoo")
 class SimCLR(SSLMethod):
     """Backbone → MLP projector (Dense–BN–ReLU–Dense) → NT-Xent over the 2N views.
 

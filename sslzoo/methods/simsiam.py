@@ -1,9 +1,11 @@
 """SimSiam (Chen & He 2020, arXiv 2011.10566)."""
+import keras
 from sslzoo.losses import simsiam_loss
 from sslzoo.methods.base import SSLMethod
 from sslzoo.methods.heads import mlp
 
 
+@keras.saving.register_keras_serializable(package="sslzoo")
 class SimSiam(SSLMethod):
     """A siamese network without negatives or momentum encoder; a predictor h and the
     stop-gradient on the other branch's projection prevent collapse:

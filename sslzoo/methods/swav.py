@@ -1,4 +1,5 @@
 """SwAV (Caron et al. 2020, arXiv 2006.09882), two crops (multi-crop is not yet supported)."""
+import keras
 from keras import ops
 
 from sslzoo.losses import sinkhorn_knopp, swav_loss
@@ -10,6 +11,7 @@ from sslzoo.methods.state import Queue
 from sslzoo.utils.replicas import all_gather, row_offset
 
 
+@keras.saving.register_keras_serializable(package="sslzoo")
 class SwAV(SSLMethod):
     """Swapped prediction of online cluster codes. With z_v = g(f(x_v))/‖·‖, prototypes C
     (unit columns, renormalised after every step) and scores s_v = z_v·C,

@@ -1,9 +1,11 @@
 """VICReg (Bardes, Ponce & LeCun 2021, arXiv 2105.04906)."""
+import keras
 from sslzoo.losses import vicreg_loss
 from sslzoo.methods.base import SSLMethod
 from sslzoo.utils.replicas import all_sum
 
 
+@keras.saving.register_keras_serializable(package="sslzoo")
 class VICReg(SSLMethod):
     """Invariance, variance and covariance terms on the expander outputs z1, z2:
 

@@ -2,7 +2,8 @@
 
 The run directory holds ``config.json`` (every setting), ``checkpoints/`` (atomic, per epoch),
 ``tb/`` (TensorBoard), ``metrics.csv``, ``backbone.weights.h5`` and ``projector.weights.h5``
-(the final weights; `sslzoo.zoo.load` takes the directory) and ``summary.json`` (held-out
+(the final weights; `sslzoo.zoo.load` takes the directory), ``model.json`` (the SSL model,
+``keras.saving``-serialised, from which ``zoo.load`` rebuilds its heads) and ``summary.json`` (held-out
 linear-probe accuracy, images/s, wall time).
 """
 import dataclasses
@@ -206,6 +207,8 @@ def pretrain(cfg=None, callbacks=(), **overrides):
             "and a lower --learning_rate, or start again with --mixed_precision=float32.")
     io.save_weights(model.backbone, os.path.join(cfg.output_dir, zoo.BACKBONE_FILE))
     io.save_weights(ssl_model.projector, os.path.join(cfg.output_dir, zoo.PROJECTOR_FILE))
+    io.write_json(os.path.join(cfg.output_dir, zoo.MODEL_FILE),
+                  keras.saving.serialize_keras_object(ssl_model))
 
     summary = {"output_dir": cfg.output_dir, "method": cfg.method, "backbone": cfg.backbone,
                "dataset": cfg.dataset, "image_size": train.image_size,

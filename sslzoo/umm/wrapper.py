@@ -28,6 +28,7 @@ the two global views through the split encoders only. So is a fixed-lr head (Sim
 ``fix_pred_lr``), which the inner and outer optimizers would step on the schedule.
 """
 import contextlib
+import copy
 
 import keras
 import tensorflow as tf
@@ -62,6 +63,7 @@ def _clone(optimizer, main, mult=1.0):
     return clone_optimizer(optimizer, _Follow(main, mult))
 
 
+@keras.saving.register_keras_serializable(package="sslzoo")
 class UMM(keras.Model):
     """Wrap an SSL model: ``UMM(sslzoo.build("simclr"), early="stage2", beta=1.0, gamma=0.01)``.
 
@@ -246,4 +248,10 @@ class UMM(keras.Model):
         return [*self.ssl_model.metrics, *self.trackers.values()]
 
     def get_config(self):
-        return {**self.ssl_model.get_config(), "umm": dict(self.settings)}
+        """The wrapped model (serialised) and the UMM settings; ``from_config`` rebuilds it."""
+        return {"model": keras.saving.serialize_keras_object(self.ssl_model), **self.settings}
+
+    @classmethod
+    def from_config(cls, config):
+        config = copy.deepcopy(config)  # keras.saving consumes what it deserialises
+        return cls(keras.saving.deserialize_keras_object(config.pop("model")), **config)
