@@ -168,3 +168,4 @@ def test_corrupt_model_json_is_a_clear_error(tiny_run, tmp_path):
     (run / zoo.MODEL_FILE).write_text("{trunc")
     with pytest.raises(WeightsError, match="not JSON"):
         zoo.load(str(run), include_projector=True)
+    assert zoo.load(str(run)).output.shape[-1] == 128  # the backbone never reads model.json

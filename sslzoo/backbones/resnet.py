@@ -13,6 +13,7 @@ from keras import layers
 
 from sslzoo.backbones import blocks
 from sslzoo.errors import ConfigError, unknown_choice
+from sslzoo.utils.config import is_int
 
 STAGES = ("stage1", "stage2", "stage3", "stage4", "pooled")
 STEMS = ("auto", "cifar", "imagenet")
@@ -36,7 +37,7 @@ def available():
 
 
 def _check_image_size(image_size):
-    if isinstance(image_size, bool) or not isinstance(image_size, int):
+    if not is_int(image_size):
         raise ConfigError(
             f"image_size must be an int, got {image_size!r} ({type(image_size).__name__}); "
             "pass the side of the square input in pixels, e.g. 32"

@@ -25,6 +25,7 @@ from keras import ops
 
 from sslzoo.crr.partition import one_hot_membership
 from sslzoo.errors import ConfigError, unknown_choice
+from sslzoo.utils.config import is_int
 from sslzoo.losses.common import check_positive, l2_normalize
 
 SIDES = ("auto", "d", "m")
@@ -125,9 +126,7 @@ def _dim(Z, axis):
 
 def _membership(labels, m, num_classes):
     """(m, k) float32 membership Π from integer labels (m,) or a soft/one-hot matrix (m, k)."""
-    if num_classes is not None and (
-            not isinstance(num_classes, (int, np.integer)) or isinstance(num_classes, bool)
-            or num_classes < 1):
+    if num_classes is not None and not is_int(num_classes, 1):
         raise ConfigError(f"num_classes must be an int >= 1, got {num_classes!r}")
     labels = ops.convert_to_tensor(labels)
     rank = len(labels.shape)

@@ -7,6 +7,7 @@ import numpy as np
 from keras import ops
 
 from sslzoo.errors import ConfigError, unknown_choice
+from sslzoo.utils.config import is_int
 from sslzoo.losses.common import l2_normalize
 
 METRICS = ("euclidean", "cosine")
@@ -14,7 +15,7 @@ METRICS = ("euclidean", "cosine")
 
 def one_hot_membership(labels, k):
     """(m, k) float32 membership Π with Π[i, labels[i]] = 1 (labels outside 0..k-1 give zero rows)."""
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+    if not is_int(k, 1):
         raise ConfigError(f"the number of classes k must be an int >= 1, got {k!r}")
     labels = ops.convert_to_tensor(labels)
     if len(labels.shape) != 1:
@@ -40,9 +41,9 @@ def kmeans_labels(Z, k, iters=10, seed=0, metric="euclidean"):
     m = Z.shape[0]
     if m is None:
         raise ConfigError("kmeans_labels needs a static batch size m; build the input with a fixed m")
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= m:
+    if not is_int(k, 1, m):
         raise ConfigError(f"k must be an int with 1 <= k <= m={m}, got {k!r}")
-    if not isinstance(iters, (int, np.integer)) or iters < 1:
+    if not is_int(iters, 1):
         raise ConfigError(f"iters must be an int >= 1, got {iters!r}")
     if metric == "cosine":
         Z = l2_normalize(Z)

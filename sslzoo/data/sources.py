@@ -1,9 +1,9 @@
 """``load``: one split of ``digits``, any TFDS dataset by name, or ``folder:PATH``."""
-import numbers
 
 from sslzoo.data.folder import load_folder
 from sslzoo.data.tfds_source import BUILT_IN, load_tfds
 from sslzoo.errors import ConfigError
+from sslzoo.utils.config import is_int
 
 DEFAULT_DATASET = "digits"
 FOLDER_PREFIX = "folder:"
@@ -22,8 +22,7 @@ def load(source=DEFAULT_DATASET, split="train", data_dir=None, image_size=None, 
     if not isinstance(source, str) or not source.strip():
         raise ConfigError(f"no dataset given (got {source!r}); use {BUILT_IN}, or a TFDS name")
     if image_size is not None:
-        if isinstance(image_size, bool) or not isinstance(image_size, numbers.Integral) \
-                or image_size < 1:
+        if not is_int(image_size, 1):
             raise ConfigError(f"image_size must be a positive integer or None, "
                               f"got {image_size!r}")
         image_size = int(image_size)

@@ -29,7 +29,7 @@ from sslzoo.utils.config import setting
 from sslzoo.utils.io import atomic_path, read_json, write_json
 
 
-STUDY_TEMPERATURE = 0.2  # SimCLR's at small batches; the scratch run used it
+STUDY_TEMPERATURE = 0.2  # SimCLR's at small batches (BUILD.md, "The layer-wise study")
 
 
 def _like(name, default):

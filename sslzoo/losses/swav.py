@@ -2,6 +2,7 @@
 from keras import ops
 
 from sslzoo.errors import ConfigError
+from sslzoo.utils.config import is_int
 from sslzoo.losses.common import check_positive, check_same_shape, f32
 
 
@@ -14,7 +15,7 @@ def sinkhorn_knopp(scores, epsilon=0.05, iterations=3):
     (exactly in the limit of many iterations). Pass scores gathered over all replicas.
     """
     check_positive("epsilon", epsilon)
-    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+    if not is_int(iterations, 1):
         raise ConfigError(f"sinkhorn iterations must be an integer >= 1, got {iterations!r}")
     if len(tuple(scores.shape)) != 2:
         raise ConfigError(f"scores must be an (N, K) array, got shape {tuple(scores.shape)}")

@@ -8,6 +8,7 @@ from keras import ops
 from sslzoo.backbones.resnet import MIN_IMAGE_SIZE
 from sslzoo.data.augment import MultiCrop, TwoViews, get_recipe
 from sslzoo.errors import ConfigError
+from sslzoo.utils.config import is_int
 from sslzoo.losses import dino_loss
 from sslzoo.losses.common import f32, l2_normalize
 from sslzoo.methods.ema import EMAMethod
@@ -72,8 +73,7 @@ class DINO(EMAMethod):
 
         n_local, size = h["local_crops"], h["local_crops_size"]
         for name in ("local_crops", "local_crops_size"):
-            if isinstance(h[name], bool) or not isinstance(h[name], numbers.Integral) or (
-                    h[name] < 0):
+            if not is_int(h[name], 0):
                 raise bad(name, "an integer >= 0")
         g, loc = h["global_crops_scale"], h["local_crops_scale"]
         if g is not None and not (isinstance(g, numbers.Real) and 0 < g <= 1):

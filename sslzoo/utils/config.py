@@ -1,8 +1,15 @@
 """Settings dataclasses shared by the apps: fields that are flags, their checks, and
 ``--hparams`` text."""
 import dataclasses
+import numbers
 
 from sslzoo.errors import ConfigError
+
+
+def is_int(value, lower=None, upper=None):
+    """Whether ``value`` is an integer (Python or NumPy, never a bool) within [lower, upper]."""
+    return (isinstance(value, numbers.Integral) and not isinstance(value, bool)
+            and (lower is None or value >= lower) and (upper is None or value <= upper))
 
 
 def parse_hparams(text):
