@@ -32,7 +32,7 @@ from sslzoo.utils.io import atomic_path, read_json, write_json
 STUDY_TEMPERATURE = 0.2  # SimCLR's at small batches (BUILD.md, "The layer-wise study")
 
 
-def _like(name, default):
+def _with_default(name, default):
     """Re-declare the PretrainConfig field ``name`` (same help and bounds) with a new default."""
     return dataclasses.field(default=default,
                              metadata=PretrainConfig.__dataclass_fields__[name].metadata)
@@ -43,20 +43,20 @@ class StudyConfig(PretrainConfig):
     """PretrainConfig with the study's defaults (the issue's scratch-run setting on ``digits``,
     scaled to a CPU) and the study's own settings."""
 
-    backbone: str = _like("backbone", "resnet_tiny")
-    split: str = _like("split", "train[:200]")
-    probe_train_split: str = _like("probe_train_split", "train[200:1200]")
-    probe_test_split: str = _like("probe_test_split", "test")
-    epochs: int = _like("epochs", 200)
-    batch_size: int = _like("batch_size", 100)
-    learning_rate: float = _like("learning_rate", 0.00256)  # × 100/256: peak 1e-3
-    optimizer: str = _like("optimizer", "adamw")
-    weight_decay: float = _like("weight_decay", 0.0)
-    warmup_epochs: float = _like("warmup_epochs", 10.0)
+    backbone: str = _with_default("backbone", "resnet_tiny")
+    split: str = _with_default("split", "train[:200]")
+    probe_train_split: str = _with_default("probe_train_split", "train[200:1200]")
+    probe_test_split: str = _with_default("probe_test_split", "test")
+    epochs: int = _with_default("epochs", 200)
+    batch_size: int = _with_default("batch_size", 100)
+    learning_rate: float = _with_default("learning_rate", 0.00256)  # × 100/256: peak 1e-3
+    optimizer: str = _with_default("optimizer", "adamw")
+    weight_decay: float = _with_default("weight_decay", 0.0)
+    warmup_epochs: float = _with_default("warmup_epochs", 10.0)
     hparams: str = setting("", "Method hyperparameters, e.g. 'proj_dim=64'. The study uses "
                            "temperature=0.2 for methods that have a temperature unless given here.")
-    crr_reference_split: str = _like("crr_reference_split", "test")
-    verbose: int = _like("verbose", 2)
+    crr_reference_split: str = _with_default("crr_reference_split", "test")
+    verbose: int = _with_default("verbose", 2)
     study_every: int = setting(10, "Fit the per-layer probes every K epochs (and at the last one).",
                                lower=1)
     probe_fit_split: str = setting("train[200:1200]", "Labeled split the per-layer probes are "

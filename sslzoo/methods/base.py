@@ -126,7 +126,7 @@ class SSLMethod(keras.Model):
     def feature_dim(self):
         return int(self.backbone.output.shape[-1])
 
-    def flag(self, name):
+    def bool_hparam(self, name):
         """A boolean hparam (True/False, or 0/1 as ``--hparams=name=1`` gives)."""
         value = self.hparams[name]
         if value not in (True, False):

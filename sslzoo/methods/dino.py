@@ -112,7 +112,7 @@ class DINO(EMAMethod):
     def build_heads(self):
         self.crop_settings()  # bad multi-crop hparams fail before anything is built
         h = self.hparams
-        bn = self.flag("use_bn_in_head")
+        bn = self.bool_hparam("use_bn_in_head")
         hidden = h["proj_hidden_dim"] or self.feature_dim
         self.projector = mlp((hidden, hidden, h["proj_dim"]), "projector", hidden_bn=bn,
                              activation="gelu", in_dim=self.feature_dim)

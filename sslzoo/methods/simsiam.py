@@ -29,7 +29,7 @@ class SimSiam(SSLMethod):
 
     def build_heads(self):
         h = self.hparams
-        self.fix_pred_lr = self.flag("fix_pred_lr")
+        self.fix_pred_lr = self.bool_hparam("fix_pred_lr")
         hidden = h["proj_hidden_dim"] or self.feature_dim
         self.projector = mlp((hidden, hidden, h["proj_dim"]), "projector", last_bn=True,
                              in_dim=self.feature_dim)

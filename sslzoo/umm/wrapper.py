@@ -45,7 +45,7 @@ from sslzoo.umm.split import resolve_split, split_encoders
 from sslzoo.utils.replicas import keras_step_logs
 
 
-class _Follow(keras.optimizers.schedules.LearningRateSchedule):
+class _FollowMainRate(keras.optimizers.schedules.LearningRateSchedule):
     """``mult`` × the main optimizer's current learning rate (inner steps share its step)."""
 
     def __init__(self, main, mult=1.0):
@@ -60,7 +60,7 @@ class _Follow(keras.optimizers.schedules.LearningRateSchedule):
 
 def _clone(optimizer, main, mult=1.0):
     """A fresh optimizer like ``optimizer`` whose learning rate follows ``main``'s."""
-    return clone_optimizer(optimizer, _Follow(main, mult))
+    return clone_optimizer(optimizer, _FollowMainRate(main, mult))
 
 
 @keras.saving.register_keras_serializable(package="sslzoo")
@@ -160,10 +160,10 @@ class UMM(keras.Model):
 
     def forward(self, x, training=True, monitor=True):
         """The wrapped model's outputs ({taps, "pooled", "proj"}) through the split encoders."""
-        return self._late(self.early_encoder(x, training=training and self.train_early),
+        return self._late_forward(self.early_encoder(x, training=training and self.train_early),
                           training, monitor, x)
 
-    def _late(self, early, training, monitor, images):
+    def _late_forward(self, early, training, monitor, images):
         out = dict(early)
         out["images"] = images
         out.update(self.late_encoder(early[self.split], training=training))
@@ -177,14 +177,14 @@ class UMM(keras.Model):
         """(L_SSL + β·A, L_SSL, A) at the current weights, for fixed early features."""
         s = self.settings
         if s["alignment"] == "similarity_kl":
-            out = self._late(early, True, False, images)
+            out = self._late_forward(early, True, False, images)
             ssl = f32(self.ssl_model.ssl_loss(out, n))
             align = similarity_kl(early[self.split], out["pooled"], s["align_temperature"])
         else:
             z_e = early[self.split]
             with tf.GradientTape() as per_sample:
                 per_sample.watch(z_e)
-                out = self._late({**early, self.split: z_e}, True, False, images)
+                out = self._late_forward({**early, self.split: z_e}, True, False, images)
                 ssl = f32(self.ssl_model.ssl_loss(out, n))
             grads = per_sample.gradient(ssl, z_e)  # recorded by the caller's tape
             align = js_to_uniform(gradient_norm_distribution(grads))
@@ -216,7 +216,7 @@ class UMM(keras.Model):
                 with tape:
                     early = self.early_encoder(images, training=True)
         with tape:
-            out = self._late(early, True, True, images)
+            out = self._late_forward(early, True, True, images)
             outer, ssl, delta_r = self.outer_objective(out, n)
         also = [(self.early_vars, self.early_optimizer)] if self.train_early else []
         self.ssl_model.apply_loss(tape, outer, self.late_vars, self.optimizer, also)
