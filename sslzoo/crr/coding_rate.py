@@ -25,8 +25,8 @@ from keras import ops
 
 from sslzoo.crr.partition import one_hot_membership
 from sslzoo.errors import ConfigError, unknown_choice
-from sslzoo.utils.config import is_int
 from sslzoo.losses.common import check_positive, l2_normalize
+from sslzoo.utils.config import is_int
 
 SIDES = ("auto", "d", "m")
 FMAP_MODES = ("pool", "per_location")

@@ -7,8 +7,8 @@ import numpy as np
 from keras import ops
 
 from sslzoo.errors import ConfigError, unknown_choice
-from sslzoo.utils.config import is_int
 from sslzoo.losses.common import l2_normalize
+from sslzoo.utils.config import is_int
 
 METRICS = ("euclidean", "cosine")
 

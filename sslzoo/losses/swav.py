@@ -2,8 +2,8 @@
 from keras import ops
 
 from sslzoo.errors import ConfigError
-from sslzoo.utils.config import is_int
 from sslzoo.losses.common import check_positive, check_same_shape, f32
+from sslzoo.utils.config import is_int
 
 
 def sinkhorn_knopp(scores, epsilon=0.05, iterations=3):

@@ -1,5 +1,6 @@
 """Barlow Twins (Zbontar, Jing, Misra, LeCun & Deny 2021, arXiv 2103.03230)."""
 import keras
+
 from sslzoo.losses import barlow_twins_loss
 from sslzoo.methods.base import SSLMethod
 from sslzoo.utils.replicas import all_sum

@@ -50,10 +50,10 @@ from sslzoo import backbones
 from sslzoo.crr.monitor import CRRMonitor, crr_logs
 from sslzoo.data.augment import TwoViews, with_overrides
 from sslzoo.errors import ConfigError
-from sslzoo.utils.config import is_int
 from sslzoo.losses.common import f32, l2_normalize
 from sslzoo.methods.heads import mlp, synchronized_bn
 from sslzoo.optim import clone_optimizer, exclude_norms_and_biases, peak_learning_rate
+from sslzoo.utils.config import is_int
 from sslzoo.utils.replicas import all_gather, keras_step_logs, per_replica_loss
 from sslzoo.utils.seeds import seed_for
 

@@ -1,5 +1,6 @@
 """BYOL (Grill et al. 2020, arXiv 2006.07733)."""
 import keras
+
 from sslzoo.losses import byol_loss
 from sslzoo.methods.ema import EMAMethod
 from sslzoo.methods.heads import mlp

@@ -1,19 +1,19 @@
 """DINO (Caron et al. 2021, arXiv 2104.14294): two global crops, optionally multi-crop."""
-import keras
 import dataclasses
 import numbers
 
+import keras
 from keras import ops
 
 from sslzoo.backbones.resnet import MIN_IMAGE_SIZE
 from sslzoo.data.augment import MultiCrop, TwoViews, get_recipe
 from sslzoo.errors import ConfigError
-from sslzoo.utils.config import is_int
 from sslzoo.losses import dino_loss
 from sslzoo.losses.common import f32, l2_normalize
 from sslzoo.methods.ema import EMAMethod
 from sslzoo.methods.heads import Prototypes, mlp
 from sslzoo.methods.state import all_gather, state_weight
+from sslzoo.utils.config import is_int
 
 
 @keras.saving.register_keras_serializable(package="sslzoo")

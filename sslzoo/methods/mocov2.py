@@ -1,5 +1,6 @@
 """MoCo v2 (Chen, Fan, Girshick & He 2020, arXiv 2003.04297; MoCo: He et al. 2019, 1911.05722)."""
 import keras
+
 from sslzoo.losses import moco_loss
 from sslzoo.losses.common import l2_normalize
 from sslzoo.methods.ema import EMAMethod

@@ -1,5 +1,6 @@
 """MoCo v3 (Chen, Xie & He 2021, arXiv 2104.02057), the ResNet setting."""
 import keras
+
 from sslzoo.losses import mocov3_loss
 from sslzoo.methods.ema import EMAMethod
 from sslzoo.methods.heads import mlp

@@ -1,5 +1,6 @@
 """SimCLR (Chen et al. 2020, arXiv 2002.05709): a two-layer MLP projector and NT-Xent."""
 import keras
+
 from sslzoo.losses import simclr_loss
 from sslzoo.methods.base import SSLMethod
 from sslzoo.utils.replicas import all_gather, row_offset

@@ -1,5 +1,6 @@
 """SimSiam (Chen & He 2020, arXiv 2011.10566)."""
 import keras
+
 from sslzoo.losses import simsiam_loss
 from sslzoo.methods.base import SSLMethod
 from sslzoo.methods.heads import mlp
