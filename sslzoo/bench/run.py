@@ -51,8 +51,8 @@ from sslzoo.bench.timing import alternate, batch_dataset, fixed_batch, time_step
 from sslzoo.data.augment import TwoViews
 from sslzoo.data.pipeline import ssl_batches
 from sslzoo.errors import ConfigError
+from sslzoo.optim import paper_optimizer
 from sslzoo.train.device import setup_precision
-from sslzoo.optim import make_optimizer, scaled_lr, warmup_cosine
 from sslzoo.umm import UMM
 
 # UMM as `sslzoo-pretrain --umm` runs it from scratch (early part trained at the full rate).
@@ -65,12 +65,9 @@ SCHEDULE_STEPS, SCHEDULE_WARMUP = 100_000, 1_000
 
 def make_optimizer_for(method_cls, batch_size):
     """The method's paper optimizer at its batch-scaled learning rate, warmup + cosine."""
-    d = method_cls.optim_defaults
-    peak = scaled_lr(d["learning_rate"], batch_size, d.get("scale", "linear"))
-    opt = make_optimizer(d["optimizer"], warmup_cosine(peak, SCHEDULE_STEPS, SCHEDULE_WARMUP),
-                         weight_decay=d["weight_decay"])
-    return opt, {"optimizer": d["optimizer"], "peak_learning_rate": peak,
-                 "weight_decay": d["weight_decay"]}
+    opt, info = paper_optimizer(method_cls.optim_defaults, batch_size, SCHEDULE_STEPS,
+                                SCHEDULE_WARMUP)
+    return opt, {k: info[k] for k in ("optimizer", "peak_learning_rate", "weight_decay")}
 
 
 CONFIGS = ("sslzoo", "sslzoo_crr_off", "umm", "plain")

@@ -7,8 +7,8 @@ from sslzoo import backbones
 from sslzoo.data.augment import apply_view, view_pipeline
 from sslzoo.data.pipeline import eval_batches, ssl_batches
 from sslzoo.errors import ConfigError
-from sslzoo.probes import linear_probe, probe_backbone
 from sslzoo.optim import warmup_cosine
+from sslzoo.probes import linear_probe, probe_backbone
 
 
 def _pixels(data):

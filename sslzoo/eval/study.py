@@ -19,9 +19,9 @@ from absl import logging
 from sslzoo import data as sdata
 from sslzoo import methods
 from sslzoo.errors import ConfigError
-from sslzoo.losses.common import pooled_f32
 from sslzoo.eval.study_plots import plot_study
 from sslzoo.eval.study_stats import SIGNALS, number, summarize
+from sslzoo.losses.common import pooled_f32
 from sslzoo.probes import linear_probe
 from sslzoo.train.config import PretrainConfig
 from sslzoo.train.pretrain import pretrain

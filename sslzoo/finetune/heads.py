@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from sslzoo import backbones, zoo
+from sslzoo.optim import Optimizers, ParamGroup
 
 
 def embedding_model(cfg, image_size=None):
@@ -44,8 +45,8 @@ def classifier(embedding, num_classes, mean=None, variance=None, batch_norm=Fals
 class TwoRateTrainer(keras.Model):
     """Trains ``model`` (a classifier) with the compiled optimizer for the head and a second
     optimizer, ``backbone_optimizer`` (its learning rate a multiple of the head's), for the
-    ``backbone_vars``; with no backbone optimizer the backbone weights stay fixed (its
-    BatchNorm statistics still adapt).
+    ``backbone_vars``: two ``sslzoo.optim`` parameter groups, ``head`` and ``backbone``. With no
+    backbone optimizer the backbone weights stay fixed (its BatchNorm statistics still adapt).
 
     Two optimizers rather than scaled gradients, because Adam-style optimizers ignore the scale
     of a gradient. Only the classifier is saved; the trainer is a training-time wrapper."""
@@ -60,6 +61,14 @@ class TwoRateTrainer(keras.Model):
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
 
+    def compile(self, optimizer, **kwargs):
+        super().compile(optimizer=optimizer, **kwargs)
+        groups = [ParamGroup("head", self.head_vars)]
+        if self.backbone_optimizer is not None:
+            groups.append(ParamGroup("backbone", self.backbone_vars,
+                                     optimizer=self.backbone_optimizer))
+        self.optimizers = Optimizers(self.optimizer, groups)
+
     @property
     def metrics(self):
         return [self.loss_tracker, self.accuracy_tracker]
@@ -68,23 +77,15 @@ class TwoRateTrainer(keras.Model):
         return self.classifier(x, training=training)
 
     def build_optimizers(self):
-        self.optimizer.build(self.head_vars)
-        if self.backbone_optimizer is not None:
-            self.backbone_optimizer.build(self.backbone_vars)
+        self.optimizers.build()
 
     def train_step(self, data):
         x, y = data
-        train_vars = self.head_vars + (self.backbone_vars if self.backbone_optimizer is not None
-                                       else [])
         with tf.GradientTape() as tape:
             logits = self(x, training=True)
             ce = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
             loss = keras.ops.mean(ce) + sum(self.classifier.losses)
-        grads = tape.gradient(loss, train_vars)
-        n = len(self.head_vars)
-        self.optimizer.apply(grads[:n], self.head_vars)
-        if self.backbone_optimizer is not None:
-            self.backbone_optimizer.apply(grads[n:], self.backbone_vars)
+        self.optimizers.step(tape, loss, *self.optimizers.groups)
         self.loss_tracker.update_state(loss)
         self.accuracy_tracker.update_state(y, logits)
         return {"loss": self.loss_tracker.result(), "accuracy": self.accuracy_tracker.result(),

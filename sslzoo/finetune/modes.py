@@ -9,22 +9,12 @@ from sslzoo.data.pipeline import eval_batches
 from sslzoo.errors import TrainingError
 from sslzoo.finetune import heads
 from sslzoo.finetune.data import steps_per_epoch, train_batches
+from sslzoo.optim import make_optimizer
 from sslzoo.probes import extract_features, knn_accuracy
 from sslzoo.train import callbacks as cb
-from sslzoo.optim import exclude_norms_and_biases
 
 KNN_KS = (20, 200)
 KNN_TEMPERATURE = 0.07
-
-
-def make_optimizer(name, learning_rate, weight_decay):
-    """SGD (Nesterov momentum 0.9), Adam or AdamW, with decoupled weight decay."""
-    wd = weight_decay or None
-    if name == "sgd":
-        return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True, weight_decay=wd)
-    if name == "adam":
-        return keras.optimizers.Adam(learning_rate, weight_decay=wd)
-    return keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
 
 
 def accuracies(logits, labels):
@@ -83,7 +73,7 @@ def run_linear(cfg, embedding, train, test, opt, results):
     head = keras.Model(head_in, keras.layers.Dense(train.num_classes, name="head")(head_in))
     schedule = keras.optimizers.schedules.CosineDecay(
         opt["learning_rate"], opt["epochs"] * steps_per_epoch(train, cfg.batch_size))
-    head.compile(make_optimizer(opt["optimizer"], schedule, opt["weight_decay"]),
+    head.compile(make_optimizer(opt["optimizer"], schedule, opt["weight_decay"], nesterov=True),
                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                  metrics=["accuracy"])
     nan_guard, callbacks = _fit_callbacks(cfg)
@@ -106,17 +96,14 @@ def run_finetune(cfg, embedding, train, test, opt, results):
     model = heads.classifier(embedding, train.num_classes, batch_norm=True)
     total = opt["epochs"] * steps_per_epoch(train, cfg.batch_size)
 
-    def optimizer(mult, variables):
+    def optimizer(mult):
         lr = keras.optimizers.schedules.CosineDecay(opt["learning_rate"] * mult, total)
-        o = make_optimizer(opt["optimizer"], lr, opt["weight_decay"])
-        exclude_norms_and_biases(o, variables)
-        return o
+        return make_optimizer(opt["optimizer"], lr, opt["weight_decay"], nesterov=True)
 
     backbone_vars = embedding.trainable_variables
-    backbone_opt = (optimizer(cfg.backbone_lr_mult, backbone_vars)
-                    if cfg.backbone_lr_mult else None)
+    backbone_opt = optimizer(cfg.backbone_lr_mult) if cfg.backbone_lr_mult else None
     trainer = heads.TwoRateTrainer(model, backbone_vars, backbone_opt)
-    trainer.compile(optimizer=optimizer(1.0, trainer.head_vars))
+    trainer.compile(optimizer=optimizer(1.0))
     trainer.build_optimizers()
     nan_guard, callbacks = _fit_callbacks(cfg)
     trainer.fit(train_batches(train, cfg.batch_size, cfg.augmentation, cfg.seed),

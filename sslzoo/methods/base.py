@@ -9,7 +9,12 @@ calls ``forward`` and ``ssl_loss`` twice with different variable sets):
     views  = make_views(x)                  # two augmented views, or given by tf.data
     out    = forward(concat(views))         # {"proj": z, "pooled": h, "images", <taps>}, 2N rows
     loss   = ssl_loss(out, n)               # float32 scalar
-    apply_loss(tape, loss, variables, optimizer)
+    optimizers.step(tape, loss, *groups)     # sslzoo.optim: one gradient pass, every group
+
+Optimizers: ``param_groups`` declares what the SSL loss trains as ``sslzoo.optim.ParamGroup``s
+(by default one, ``main``, on the compiled optimizer; SimSiam adds a fixed-rate predictor);
+``compile`` adds the online probe's group and makes ``optimizers``, which builds, steps and
+checkpoints them all.
 
 CRR taps: ``taps`` names backbone layers (default: the four stages, pooled by the monitor,
 and the projector output ``proj``); each gets a :class:`~sslzoo.crr.CRRMonitor` that measures
@@ -52,9 +57,9 @@ from sslzoo.data.augment import TwoViews, with_overrides
 from sslzoo.errors import ConfigError
 from sslzoo.losses.common import f32, l2_normalize
 from sslzoo.methods.heads import mlp, synchronized_bn
-from sslzoo.optim import clone_optimizer, exclude_norms_and_biases, peak_learning_rate
+from sslzoo.optim import Optimizers, ParamGroup
 from sslzoo.utils.config import is_int
-from sslzoo.utils.replicas import all_gather, keras_step_logs, per_replica_loss
+from sslzoo.utils.replicas import all_gather, keras_step_logs
 from sslzoo.utils.seeds import seed_for
 
 DEFAULT_TAPS = ("stage1", "stage2", "stage3", "stage4", "proj")
@@ -113,6 +118,8 @@ class SSLMethod(keras.Model):
             self.local_encoder = local_encoder(backbone, self.local_size)
         self.probe = (keras.layers.Dense(num_classes, dtype="float32", name="probe")
                       if num_classes else None)
+        if self.probe is not None:
+            self.probe.build((None, self.feature_dim))  # its variables exist for compile
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.probe_tracker = keras.metrics.SparseCategoricalAccuracy(name="probe_acc")
         self.collapse_tracker = keras.metrics.Mean(name="collapse_std")
@@ -193,38 +200,32 @@ class SSLMethod(keras.Model):
         probe = {id(v) for v in self.probe.trainable_variables} if self.probe else set()
         return [v for v in self.trainable_variables if id(v) not in probe]
 
-    @property
-    def fixed_lr_variables(self):
-        """Variables stepped at the schedule's peak learning rate throughout instead of the
-        schedule (SimSiam's optional fixed predictor lr); none by default."""
-        return []
-
-    def _decayed_and_fixed(self):
-        fixed = self.fixed_lr_variables
-        ids = {id(v) for v in fixed}
-        return [v for v in self.ssl_trainable_variables if id(v) not in ids], fixed
+    def param_groups(self):
+        """The ``sslzoo.optim.ParamGroup``s the SSL loss trains; the default is one, ``main``:
+        every SSL variable on the compiled optimizer. The groups' variables are disjoint."""
+        return [ParamGroup("main", self.ssl_trainable_variables)]
 
     # ----- shared machinery ----------------------------------------------------------------
     def compile(self, optimizer, probe_optimizer=None, **kwargs):
+        """Compile with the main ``optimizer``; the probe steps on ``probe_optimizer`` (Adam at
+        ``PROBE_LR`` by default). Makes ``optimizers`` from ``param_groups``."""
         super().compile(optimizer=optimizer, **kwargs)
-        self.probe_optimizer = probe_optimizer or keras.optimizers.Adam(PROBE_LR)
-        self.fixed_lr_optimizer = None
-        if self.fixed_lr_variables:
-            inner = getattr(self.optimizer, "inner_optimizer", self.optimizer)
-            self.fixed_lr_optimizer = clone_optimizer(
-                self.optimizer, peak_learning_rate(inner._learning_rate))
+        groups = self.param_groups()
+        self.ssl_groups = tuple(g.name for g in groups)
+        if self.probe is not None:
+            probe_optimizer = probe_optimizer or keras.optimizers.Adam(PROBE_LR)
+            groups.append(ParamGroup("probe", self.probe.trainable_variables,
+                                     optimizer=probe_optimizer))
+        self.optimizers = Optimizers(self.optimizer, groups)
+
+    @property
+    def probe_optimizer(self):
+        return self.optimizers["probe"] if "probe" in self.optimizers else None
 
     def build_all(self):
-        """Create every variable (model, optimizers) so checkpoints restore eagerly; biases
-        and norms are exempted from decoupled weight decay before the optimizer is built."""
+        """Create every variable (model, optimizers) so checkpoints restore eagerly."""
         self.build_from_config(self.get_build_config())
-        if self.probe is not None:
-            self.probe_optimizer.build(self.probe.trainable_variables)
-        decayed, fixed = self._decayed_and_fixed()
-        for opt, variables in ((self.optimizer, decayed), (self.fixed_lr_optimizer, fixed)):
-            if variables:
-                exclude_norms_and_biases(opt, variables)
-                opt.build(variables)
+        self.optimizers.build()
         self.built = True
 
     def get_build_config(self):
@@ -252,11 +253,9 @@ class SSLMethod(keras.Model):
             super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def checkpoint_items(self):
-        """Trackables besides the model and its optimizer that a checkpoint must hold."""
-        items = {"probe_optimizer": self.probe_optimizer} if self.probe is not None else {}
-        if self.fixed_lr_optimizer is not None:
-            items["fixed_lr_optimizer"] = self.fixed_lr_optimizer
-        return items
+        """Trackables besides the model and its optimizer that a checkpoint must hold: the
+        other groups' optimizers, as ``<group>_optimizer``."""
+        return self.optimizers.checkpoint_items()
 
     def call(self, images, training=False):
         """Inference: the pooled backbone embedding."""
@@ -297,28 +296,6 @@ class SSLMethod(keras.Model):
         return self.views(x, seed=None if step is None else seed_for(self.seed, "step_views",
                                                                       step))
 
-    def apply_loss(self, tape, loss, variables, optimizer, also=()):
-        """One optimizer step on ``loss``, this replica's share of the global loss: the
-        optimizer sums the replicas' gradients of loss/R (× the loss scale of mixed_float16).
-        The scaling is recorded on ``tape`` (re-entered), else its gradient would be None.
-        ``also``: more (variables, optimizer) pairs stepped on the same gradient pass; their
-        gradients carry ``optimizer``'s loss scale, so a loss-scaled one gets them rescaled
-        to its own (each keeps its own dynamic scale)."""
-        with tape:
-            scaled = optimizer.scale_loss(per_replica_loss(loss))
-        groups = [(variables, optimizer), *also]
-        grads = tape.gradient(scaled, [v for vs, _ in groups for v in vs])
-        scale = _loss_scale(optimizer)  # read before optimizer.apply may change it
-        start = 0
-        for vs, opt in groups:
-            g = grads[start:start + len(vs)]
-            own = _loss_scale(opt)
-            if opt is not optimizer and own is not None:
-                ratio = own if scale is None else own / scale
-                g = [None if x is None else x * ops.cast(ratio, x.dtype) for x in g]
-            opt.apply(g, vs)
-            start += len(vs)
-
     def train_step(self, data):
         x, y = data if isinstance(data, tuple) and len(data) == 2 else (data, None)
         v1, v2, *local = self.make_views(x, self.optimizer.iterations)
@@ -329,9 +306,7 @@ class SSLMethod(keras.Model):
                 out["local_proj"] = self.forward_local(local)
             loss = self.ssl_loss(out, n)
         lr = ops.convert_to_tensor(self.optimizer.learning_rate)  # the rate this step uses
-        decayed, fixed = self._decayed_and_fixed()
-        also = [(fixed, self.fixed_lr_optimizer)] if fixed else []
-        self.apply_loss(tape, loss, decayed, self.optimizer, also)
+        self.optimizers.step(tape, loss, *self.ssl_groups)
         self.after_update()
         return self.update_metrics(loss, out, n, y, lr)
 
@@ -372,9 +347,8 @@ class SSLMethod(keras.Model):
         with tf.GradientTape() as tape:
             logits = self.probe(h)
             ce = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
-            probe_loss = per_replica_loss(ops.sum(ce * w) / ops.maximum(ops.sum(w), 1.0))
-        grads = tape.gradient(probe_loss, self.probe.trainable_variables)
-        self.probe_optimizer.apply(grads, self.probe.trainable_variables)
+            probe_loss = ops.sum(ce * w) / ops.maximum(ops.sum(w), 1.0)
+        self.optimizers.step(tape, probe_loss, "probe")
         self.probe_tracker.update_state(y, logits, sample_weight=w)
 
     @property
@@ -419,13 +393,6 @@ def local_encoder(backbone, size):
     net = keras.models.clone_model(backbone, clone_function=lambda layer: layer,
                                    input_tensors=keras.Input((size, size, 3), name="local_images"))
     return keras.Model(net.inputs, net.outputs, name=f"{backbone.name}_local")
-
-
-def _loss_scale(optimizer):
-    """The current dynamic loss scale of a LossScaleOptimizer (float32), else None."""
-    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-        return ops.convert_to_tensor(optimizer.dynamic_scale, "float32")
-    return None
 
 
 def skip_symbolic_build(model):

@@ -4,6 +4,7 @@ import keras
 from sslzoo.losses import simsiam_loss
 from sslzoo.methods.base import SSLMethod
 from sslzoo.methods.heads import mlp
+from sslzoo.optim import ParamGroup, Rate
 
 
 @keras.saving.register_keras_serializable(package="sslzoo")
@@ -40,6 +41,20 @@ class SimSiam(SSLMethod):
     @property
     def fixed_lr_variables(self):
         return list(self.predictor.trainable_variables) if self.fix_pred_lr else []
+
+    def param_groups(self):
+        """``main``, and with ``fix_pred_lr`` the predictor as ``fixed_lr`` at the peak rate."""
+        fixed = {id(v) for v in self.fixed_lr_variables}
+        if not fixed:
+            return super().param_groups()
+        rest = [v for v in self.ssl_trainable_variables if id(v) not in fixed]
+        return [ParamGroup("main", rest), ParamGroup("fixed_lr", self.fixed_lr_variables,
+                                                     Rate.peak())]
+
+    @property
+    def fixed_lr_optimizer(self):
+        """The predictor's optimizer with ``fix_pred_lr``, else None."""
+        return self.optimizers["fixed_lr"] if "fixed_lr" in self.optimizers else None
 
     def ssl_loss(self, out, n):
         z = out["proj"]

@@ -25,7 +25,7 @@ class PretrainConfig:
                                    "checkpoints) every N steps, like a small one.", lower=0)
     learning_rate: float = setting(0.0, "Base learning rate before batch scaling; 0 = the "
                                    "method's paper default.", lower=0.0)
-    optimizer: str = setting("", "lars, sgd, adamw or lamb; empty = the method's default.")
+    optimizer: str = setting("", "lars, sgd, adam, adamw or lamb; empty = the method's default.")
     weight_decay: float = setting(-1.0, "Weight decay; -1 = the method's default.")
     lars_eta: float = setting(1e-3, "LARS trust coefficient η (the papers' 1e-3; larger moves "
                               "each layer further per step, e.g. 0.02 with --lars_clip).",

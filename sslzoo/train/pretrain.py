@@ -23,6 +23,7 @@ from sslzoo.crr.callback import CRRCallback, load_history, load_warning
 from sslzoo.data.augment import get_recipe
 from sslzoo.data.pipeline import batches_per_pass, check_batch_size, ssl_batches
 from sslzoo.errors import ConfigError, TrainingError
+from sslzoo.optim import LARS_ETA, paper_optimizer
 from sslzoo.probes import evaluate_backbone
 from sslzoo.train import callbacks as cb
 from sslzoo.train.config import PretrainConfig
@@ -31,7 +32,6 @@ from sslzoo.train.init import load_backbone
 from sslzoo.train.loop import fit_from_step
 from sslzoo.umm import UMM
 from sslzoo.umm.report import write_umm_report
-from sslzoo.optim import LARS_ETA, make_optimizer, scaled_lr, warmup_cosine
 from sslzoo.utils import io
 
 
@@ -60,20 +60,17 @@ def check_lars_flags(cfg, method_cls):
 
 def resolve_optimizer(cfg, method_cls, steps_per_epoch):
     """The optimizer with the method's paper defaults, a scaled LR, warmup and ``--schedule``."""
-    d = method_cls.optim_defaults
-    name = cfg.optimizer or d["optimizer"]
-    base_lr = cfg.learning_rate or d["learning_rate"]
-    wd = d["weight_decay"] if cfg.weight_decay < 0 else cfg.weight_decay
-    peak = scaled_lr(base_lr, cfg.batch_size, d.get("scale", "linear"))
+    lars = check_lars_flags(cfg, method_cls)
     total = cfg.epochs * steps_per_epoch
-    schedule = warmup_cosine(peak, total, round(cfg.warmup_epochs * steps_per_epoch),
-                             cfg.schedule)
-    info = {"optimizer": name, "base_learning_rate": base_lr, "peak_learning_rate": peak,
-            "weight_decay": wd, "total_steps": total, "schedule": cfg.schedule}
-    if check_lars_flags(cfg, method_cls):
+    optimizer, info = paper_optimizer(
+        method_cls.optim_defaults, cfg.batch_size, total,
+        round(cfg.warmup_epochs * steps_per_epoch), cfg.schedule, name=cfg.optimizer or None,
+        learning_rate=cfg.learning_rate or None,
+        weight_decay=None if cfg.weight_decay < 0 else cfg.weight_decay,
+        lars_eta=cfg.lars_eta, lars_clip=cfg.lars_clip)
+    if lars:
         info.update(lars_eta=cfg.lars_eta, lars_clip=cfg.lars_clip)
-    return make_optimizer(name, schedule, weight_decay=wd, lars_eta=cfg.lars_eta,
-                          lars_clip=cfg.lars_clip), info
+    return optimizer, info
 
 
 def _taps(cfg):

@@ -38,29 +38,11 @@ from sslzoo.crr.coding_rate import pair_delta_r
 from sslzoo.errors import ConfigError, unknown_choice
 from sslzoo.losses.common import f32
 from sslzoo.methods.base import SSLMethod, skip_symbolic_build
-from sslzoo.optim import clone_optimizer, exclude_norms_and_biases
+from sslzoo.optim import MAIN, Optimizers, ParamGroup, Rate
 from sslzoo.umm.align import (ALIGNMENTS, gradient_norm_distribution, js_to_uniform,
                               similarity_kl)
 from sslzoo.umm.split import resolve_split, split_encoders
 from sslzoo.utils.replicas import keras_step_logs
-
-
-class _FollowMainRate(keras.optimizers.schedules.LearningRateSchedule):
-    """``mult`` × the main optimizer's current learning rate (inner steps share its step)."""
-
-    def __init__(self, main, mult=1.0):
-        self.main, self.mult = main, float(mult)
-
-    def __call__(self, step):
-        return ops.convert_to_tensor(self.main.learning_rate, "float32") * self.mult
-
-    def get_config(self):
-        return {"mult": self.mult}
-
-
-def _clone(optimizer, main, mult=1.0):
-    """A fresh optimizer like ``optimizer`` whose learning rate follows ``main``'s."""
-    return clone_optimizer(optimizer, _FollowMainRate(main, mult))
 
 
 @keras.saving.register_keras_serializable(package="sslzoo")
@@ -91,10 +73,11 @@ class UMM(keras.Model):
             raise ConfigError(f"UMM does not support multi-crop ({model.method} with "
                               f"local_crops={model.local_crops}): set --hparams=local_crops=0 "
                               "or drop --umm")
-        if model.fixed_lr_variables:
-            raise ConfigError(f"UMM steps every head on its own optimizers and does not keep "
-                              f"{model.method}'s fixed-lr variables fixed: set "
-                              "--hparams=fix_pred_lr=0 or drop --umm")
+        extra = [g.name for g in model.param_groups()[1:]]
+        if extra:
+            raise ConfigError(f"UMM steps every head on its own optimizers (outer, inner, "
+                              f"early) and cannot keep {model.method}'s parameter group(s) "
+                              f"{extra} on theirs: set --hparams=fix_pred_lr=0 or drop --umm")
         for name, value in (("beta", beta), ("gamma", gamma), ("early_lr_mult", early_lr_mult)):
             if not value >= 0:
                 raise ConfigError(f"UMM {name} must be >= 0, got {value}")
@@ -129,31 +112,32 @@ class UMM(keras.Model):
     probe_optimizer = property(lambda self: self.ssl_model.probe_optimizer)
 
     def compile(self, optimizer, probe_optimizer=None, **kwargs):
+        """The outer step uses ``optimizer`` (shared with the wrapped model), the inner step a
+        copy at its rate and the early part a copy at ``early_lr_mult`` × its rate."""
         super().compile(optimizer=optimizer, **kwargs)
         self.ssl_model.compile(self.optimizer, probe_optimizer)
-        self.inner_optimizer = _clone(self.optimizer, self.optimizer)
-        self.early_optimizer = (_clone(self.optimizer, self.optimizer,
-                                       self.settings["early_lr_mult"])
-                                if self.train_early else None)
+        groups = [ParamGroup("outer", self.late_vars, MAIN),
+                  ParamGroup("inner", self.late_vars, Rate.follow())]
+        if self.train_early:
+            groups.append(ParamGroup("early", self.early_vars,
+                                     Rate.follow(self.settings["early_lr_mult"])))
+        self.optimizers = Optimizers(self.optimizer, groups)
+
+    inner_optimizer = property(lambda self: self.optimizers["inner"])
+    early_optimizer = property(lambda self: self.optimizers["early"] if self.train_early
+                               else None)
 
     def build_all(self):
-        self.ssl_model.build_all()
+        self.ssl_model.build_all()  # builds the shared main optimizer
         self.built = True
-        for opt, variables in ((self.inner_optimizer, self.late_vars),
-                               (self.early_optimizer, self.early_vars)):
-            if opt is not None:
-                exclude_norms_and_biases(opt, variables)
-                opt.build(variables)
+        self.optimizers.build()
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         if not skip_symbolic_build(self):  # see SSLMethod._maybe_symbolic_build
             super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def checkpoint_items(self):
-        items = {**self.ssl_model.checkpoint_items(), "inner_optimizer": self.inner_optimizer}
-        if self.early_optimizer is not None:
-            items["early_optimizer"] = self.early_optimizer
-        return items
+        return {**self.ssl_model.checkpoint_items(), **self.optimizers.checkpoint_items()}
 
     def call(self, images, training=False):
         return self.ssl_model(images, training=training)
@@ -201,7 +185,7 @@ class UMM(keras.Model):
         """One inner step over θ_el and g; returns (inner objective, A)."""
         with tf.GradientTape() as tape:
             inner, _, align = self.inner_objective(early, n, images)
-        self.ssl_model.apply_loss(tape, inner, self.late_vars, self.inner_optimizer)
+        self.optimizers.step(tape, inner, "inner")
         return inner, align
 
     def outer_step(self, images, early, n, tape=None):
@@ -218,8 +202,7 @@ class UMM(keras.Model):
         with tape:
             out = self._late_forward(early, True, True, images)
             outer, ssl, delta_r = self.outer_objective(out, n)
-        also = [(self.early_vars, self.early_optimizer)] if self.train_early else []
-        self.ssl_model.apply_loss(tape, outer, self.late_vars, self.optimizer, also)
+        self.optimizers.step(tape, outer, "outer", *(("early",) if self.train_early else ()))
         return out, ssl, delta_r
 
     def train_step(self, data):

@@ -1,4 +1,4 @@
-"""SimSiam's fixed predictor lr (``fix_pred_lr``), the schedule's peak, and ``apply_loss`` with
+"""SimSiam's fixed predictor lr (``fix_pred_lr``), the schedule's peak, and ``step_groups`` with
 more than one loss-scaled optimizer."""
 import keras
 import numpy as np
@@ -7,8 +7,7 @@ import tensorflow as tf
 
 from sslzoo import methods
 from sslzoo.errors import ConfigError
-from sslzoo.methods.base import SSLMethod
-from sslzoo.optim import clone_optimizer, peak_learning_rate, warmup_cosine
+from sslzoo.optim import clone_optimizer, peak_learning_rate, step_groups, warmup_cosine
 from sslzoo.umm import UMM
 
 PEAK = 0.1
@@ -65,7 +64,7 @@ def test_fixed_lr_optimizer_keeps_the_settings_and_checkpoint_state():
     assert float(opt.learning_rate) == pytest.approx(0.3)
     pred = {id(v) for v in m.predictor.trainable_variables}
     assert {id(v) for v in m.fixed_lr_variables} == pred
-    decayed, fixed = m._decayed_and_fixed()
+    decayed, fixed = (m.optimizers.groups[k].variables for k in ("main", "fixed_lr"))
     assert not pred & {id(v) for v in decayed} and len(fixed) == len(pred)
 
 
@@ -85,7 +84,7 @@ def test_peak_learning_rate():
         peak_learning_rate(keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5))
 
 
-def test_apply_loss_rescales_to_each_optimizers_own_loss_scale():
+def test_step_groups_rescales_to_each_optimizers_own_loss_scale():
     """Two loss-scaled optimizers whose dynamic scales differ: each group still steps on the
     true gradient (1 for every weight of sum(w)), here at lr 1."""
     w1, w2 = keras.Variable(np.zeros(3, "float32")), keras.Variable(np.zeros(2, "float32"))
@@ -96,7 +95,6 @@ def test_apply_loss_rescales_to_each_optimizers_own_loss_scale():
     other.dynamic_scale.assign(2.0 ** 10)  # main keeps 2 ** 15
     with tf.GradientTape() as tape:
         loss = tf.reduce_sum(w1) + tf.reduce_sum(w2)
-    model = methods.build("simsiam", "resnet_tiny", image_size=16)
-    SSLMethod.apply_loss(model, tape, loss, [w1], main, also=[([w2], other)])
+    step_groups(tape, loss, [([w1], main), ([w2], other)])
     np.testing.assert_allclose(np.array(w1), -np.ones(3))
     np.testing.assert_allclose(np.array(w2), -np.ones(2))

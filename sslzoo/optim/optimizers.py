@@ -1,10 +1,11 @@
-"""Optimizers and the learning-rate schedule: LARS (ours), SGD, AdamW, LAMB; warmup + cosine."""
+"""Optimizers by name: LARS (ours), SGD, Adam, AdamW, LAMB; cloning; weight-decay exemptions."""
 import keras
 from keras import ops
 
 from sslzoo.errors import ConfigError, unknown_choice
+from sslzoo.optim.schedules import scaled_lr, warmup_cosine
 
-OPTIMIZERS = ("lars", "sgd", "adamw", "lamb")
+OPTIMIZERS = ("lars", "sgd", "adam", "adamw", "lamb")
 LARS_ETA = 1e-3  # LARS trust coefficient of the ImageNet papers (SimCLR, BYOL)
 
 
@@ -63,60 +64,42 @@ class LARS(keras.optimizers.Optimizer):
                 "weight_decay": self.lars_weight_decay, "eta": self.eta, "clip": self.clip}
 
 
-SCHEDULES = ("cosine", "constant")
-
-
-def warmup_cosine(peak_lr, total_steps, warmup_steps, schedule="cosine"):
-    """Linear warmup from 0 to ``peak_lr`` over ``warmup_steps``, then cosine decay to 0, or
-    with ``schedule="constant"`` ``peak_lr`` to the end (a CosineDecay with alpha = 1)."""
-    if schedule not in SCHEDULES:
-        raise ConfigError(f"--schedule must be one of {SCHEDULES}, got {schedule!r}")
-    warmup_steps = int(min(max(warmup_steps, 0), max(total_steps - 1, 0)))
-    return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0 if warmup_steps else peak_lr,
-        decay_steps=max(total_steps - warmup_steps, 1),
-        alpha=1.0 if schedule == "constant" else 0.0,
-        warmup_target=peak_lr if warmup_steps else None, warmup_steps=warmup_steps)
-
-
-def scaled_lr(base_lr, batch_size, rule="linear"):
-    """The learning rate for a global batch: linear (base·B/256), sqrt (base·√(B/256)) or none."""
-    if rule == "linear":
-        return base_lr * batch_size / 256
-    if rule == "sqrt":
-        return base_lr * (batch_size / 256) ** 0.5
-    if rule == "none":
-        return base_lr
-    raise unknown_choice("learning-rate scaling rule", rule, ("linear", "sqrt", "none"))
-
-
-def make_optimizer(name, learning_rate, weight_decay=0.0, momentum=0.9, lars_eta=LARS_ETA,
-                   lars_clip=False):
+def make_optimizer(name, learning_rate, weight_decay=0.0, momentum=0.9, nesterov=False,
+                   lars_eta=LARS_ETA, lars_clip=False):
     """An optimizer by name; ``learning_rate`` may be a float or a schedule. ``lars_*`` are
-    LARS's η and trust-ratio clipping (ignored by the others)."""
+    LARS's η and trust-ratio clipping, ``momentum`` and ``nesterov`` SGD's (and LARS's
+    momentum); the others ignore them. Weight decay is decoupled (LARS: added to the gradient)."""
     if name == "lars":
         return LARS(learning_rate, momentum=momentum, weight_decay=weight_decay, eta=lars_eta,
                     clip=lars_clip)
     if name == "sgd":
-        opt = keras.optimizers.SGD(learning_rate, momentum=momentum, weight_decay=weight_decay)
-    elif name == "adamw":
-        opt = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
-    elif name == "lamb":
-        opt = keras.optimizers.Lamb(learning_rate, weight_decay=weight_decay)
-    else:
-        raise unknown_choice("optimizer", name, OPTIMIZERS)
-    return opt
+        return keras.optimizers.SGD(learning_rate, momentum=momentum, nesterov=nesterov,
+                                    weight_decay=weight_decay)
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate, weight_decay=weight_decay)
+    if name == "adamw":
+        return keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
+    if name == "lamb":
+        return keras.optimizers.Lamb(learning_rate, weight_decay=weight_decay)
+    raise unknown_choice("optimizer", name, OPTIMIZERS)
 
 
-def peak_learning_rate(learning_rate):
-    """The highest rate of a float or of ``warmup_cosine``'s schedule (its warm-up target)."""
-    if isinstance(learning_rate, keras.optimizers.schedules.CosineDecay):
-        return float(learning_rate.warmup_target or learning_rate.initial_learning_rate)
-    if callable(learning_rate):
-        raise ConfigError(f"cannot tell the peak of a {type(learning_rate).__name__} "
-                          "learning-rate schedule; compile with a float or a CosineDecay "
-                          "(sslzoo.optim.warmup_cosine)")
-    return float(ops.convert_to_numpy(learning_rate))  # a float, or an optimizer's variable
+def paper_optimizer(optim_defaults, batch_size, total_steps, warmup_steps, schedule="cosine",
+                    name=None, learning_rate=None, weight_decay=None, lars_eta=LARS_ETA,
+                    lars_clip=False):
+    """(optimizer, settings) of a method's ``optim_defaults`` (its paper's optimizer, base rate,
+    weight decay and batch-scaling rule), each overridable: the peak rate is the base rate
+    scaled to ``batch_size``, reached by linear warmup, then ``schedule``."""
+    d = optim_defaults
+    name = name or d["optimizer"]
+    base_lr = learning_rate or d["learning_rate"]
+    wd = d["weight_decay"] if weight_decay is None else weight_decay
+    peak = scaled_lr(base_lr, batch_size, d.get("scale", "linear"))
+    rate = warmup_cosine(peak, total_steps, warmup_steps, schedule)
+    info = {"optimizer": name, "base_learning_rate": base_lr, "peak_learning_rate": peak,
+            "weight_decay": wd, "total_steps": total_steps, "schedule": schedule}
+    return make_optimizer(name, rate, weight_decay=wd, lars_eta=lars_eta,
+                          lars_clip=lars_clip), info
 
 
 def clone_optimizer(optimizer, learning_rate):
