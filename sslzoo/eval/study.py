@@ -92,9 +92,7 @@ def _features(model, images, batch_size=256):
     out = {}
     for i in range(0, len(images), batch_size):
         x = keras.ops.convert_to_tensor(images[i:i + batch_size].astype("float32"))
-        for tap, z in model.forward(x, training=False).items():
-            if tap == "images":  # the inputs ride along in forward's outputs
-                continue
+        for tap, z in model.forward(x, training=False).features.items():
             out.setdefault(tap, []).append(keras.ops.convert_to_numpy(pooled_f32(z)))
     return {tap: np.concatenate(v) for tap, v in out.items()}
 
@@ -128,7 +126,7 @@ class LayerProbeCallback(keras.callbacks.Callback):
         return os.path.join(self.output_dir, "study.json") if self.output_dir else None
 
     def on_train_begin(self, logs=None):
-        self.taps = list(self.taps or self.model.taps or ("pooled", "proj"))
+        self.taps = list(self.taps or self.model.ssl_model.taps or ("pooled", "proj"))
 
     def on_epoch_begin(self, epoch, logs=None):
         self.records = [r for r in self.records if r["epoch"] <= epoch]  # after a resume

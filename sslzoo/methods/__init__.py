@@ -6,8 +6,10 @@ from sslzoo.methods.base import DEFAULT_TAPS, SSLMethod
 from sslzoo.methods.byol import BYOL
 from sslzoo.methods.dino import DINO
 from sslzoo.methods.ema import EMAMethod
+from sslzoo.methods.forward import Forward
 from sslzoo.methods.mocov2 import MoCoV2
 from sslzoo.methods.mocov3 import MoCoV3
+from sslzoo.methods.protocol import TrainableModel
 from sslzoo.methods.simclr import SimCLR
 from sslzoo.methods.simsiam import SimSiam
 from sslzoo.methods.swav import SwAV
@@ -51,8 +53,8 @@ def build(method="simclr", backbone="resnet_tiny", image_size=32, num_classes=No
 def set_training_length(model, total_steps, steps_per_epoch=0):
     """Give a model's schedules (EMA momentum, warm-ups, epochs-based switches) the run length
     in optimizer steps; ``model`` may be wrapped in UMM. Call before ``fit``."""
-    getattr(model, "ssl_model", model).set_training_length(total_steps, steps_per_epoch)
+    model.ssl_model.set_training_length(total_steps, steps_per_epoch)
 
 
-__all__ = ["METHODS", "EMAMethod", "SSLMethod", "available", "build", "get",
-           "set_training_length"]
+__all__ = ["METHODS", "EMAMethod", "Forward", "SSLMethod", "TrainableModel", "available",
+           "build", "get", "set_training_length"]

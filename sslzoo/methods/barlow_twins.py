@@ -30,5 +30,5 @@ class BarlowTwins(SSLMethod):
                       "scale": "linear"}
 
     def ssl_loss(self, out, n):
-        z = out["proj"]
+        z = out.proj
         return barlow_twins_loss(z[:n], z[n:], lambda_=self.hparams["lambda_"], all_sum=all_sum)

@@ -7,9 +7,10 @@ The step is written in pieces so that wrappers can recombine them (UMM's bi-leve
 calls ``forward`` and ``ssl_loss`` twice with different variable sets):
 
     views  = make_views(x)                  # two augmented views, or given by tf.data
-    out    = forward(concat(views))         # {"proj": z, "pooled": h, "images", <taps>}, 2N rows
-    loss   = ssl_loss(out, n)               # float32 scalar
-    optimizers.step(tape, loss, *groups)     # sslzoo.optim: one gradient pass, every group
+    out    = forward(concat(views))         # a Forward: images, features by tap, 2N rows
+    loss   = ssl_loss(out, n)               # float32 scalar; state for after_update in out.state
+    optimizers.step(tape, loss, *groups)    # sslzoo.optim: one gradient pass, every group
+    after_update(out)                       # EMA teachers, queues, centres
 
 Optimizers: ``param_groups`` declares what the SSL loss trains as ``sslzoo.optim.ParamGroup``s
 (by default one, ``main``, on the compiled optimizer; SimSiam adds a fixed-rate predictor);
@@ -30,8 +31,9 @@ well-spread embeddings, 0 when every image maps to one point). Below ``collapse_
 (0.1/√D: an effective rank under ~1% of D) an absl warning names the method and the value.
 
 State a step must update once, after the optimizer (queues, centres), is computed in
-``ssl_loss`` and handed over with ``defer``/``deferred`` (UMM calls ``ssl_loss`` more than once
-per step and ``after_update`` once). Schedules over the run (EMA momentum, warm-ups) read
+``ssl_loss``, put in ``out.state`` and read by ``after_update(out)`` (``sslzoo.methods.forward``;
+UMM calls ``ssl_loss`` more than once per step and ``after_update`` once, with the outer step's
+``Forward``). Schedules over the run (EMA momentum, warm-ups) read
 ``total_steps`` and ``steps_per_epoch``, which the pretraining code sets with
 ``set_training_length`` before ``fit``; 0 means unknown.
 
@@ -39,12 +41,11 @@ Multi-crop: a method whose ``local_crops`` L is > 0 (DINO's hparam) gets 2 + L v
 ``view_layer`` (the two global views, then L smaller local crops of ``local_size`` px); the
 step runs the local crops, concatenated, through the backbone (``local_encoder``: its layers
 on an input of the local size) and the projector only, and hands their projections (L·N rows,
-crop-major) to ``ssl_loss`` as ``out["local_proj"]``. Everything else (probe, CRR taps,
+crop-major) to ``ssl_loss`` as ``out.local_proj``. Everything else (probe, CRR taps,
 collapse_std, teachers) sees only the two global views. With L = 0 nothing of this runs.
 """
 import copy
 import math
-import threading
 
 import keras
 import tensorflow as tf
@@ -56,6 +57,7 @@ from sslzoo.crr.monitor import CRRMonitor, crr_logs
 from sslzoo.data.augment import TwoViews, with_overrides
 from sslzoo.errors import ConfigError
 from sslzoo.losses.common import f32, l2_normalize
+from sslzoo.methods.forward import Forward
 from sslzoo.methods.heads import mlp, synchronized_bn
 from sslzoo.optim import Optimizers, ParamGroup
 from sslzoo.utils.config import is_int
@@ -111,7 +113,6 @@ class SSLMethod(keras.Model):
         self.monitors = {t: CRRMonitor(crr_every, crr_eps, normalize=crr_normalize,
                                        name=f"crr_{t}") for t in self.taps}
         self.views = self.view_layer() if augment_in_step else None
-        self._deferred = threading.local()  # per replica thread; not tracked
         with synchronized_bn(self.sync_bn):  # the heads' BN follows the backbone's
             self.build_heads()
         if self.local_crops:
@@ -123,6 +124,11 @@ class SSLMethod(keras.Model):
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.probe_tracker = keras.metrics.SparseCategoricalAccuracy(name="probe_acc")
         self.collapse_tracker = keras.metrics.Mean(name="collapse_std")
+
+    @property
+    def ssl_model(self):
+        """The SSL method itself (a wrapper such as UMM returns the method it wraps)."""
+        return self
 
     @property
     def sync_bn(self):
@@ -156,8 +162,10 @@ class SSLMethod(keras.Model):
     def ssl_loss(self, out, n):
         raise NotImplementedError
 
-    def after_update(self):
-        """State updates after the optimizer step (EMA teachers, queues, centres)."""
+    def after_update(self, out):
+        """State updates after the optimizer step (EMA teachers, queues, centres), from the
+        ``Forward`` ``out`` whose loss was stepped (``ssl_loss`` put what they need in
+        ``out.state``)."""
 
     def view_layer(self):
         """The layer that makes this method's training views from a batch of images (used
@@ -181,18 +189,6 @@ class SSLMethod(keras.Model):
         """Optimizer steps taken so far (float32 scalar; 0 before ``compile``)."""
         opt = getattr(self, "optimizer", None)
         return ops.cast(opt.iterations, "float32") if opt is not None else ops.zeros(())
-
-    def defer(self, **tensors):
-        """Keep tensors from ``ssl_loss`` for ``after_update`` (the last call's win)."""
-        vars(self._deferred).update(tensors)
-
-    def deferred(self, name):
-        """A tensor ``ssl_loss`` deferred in this step (and replica)."""
-        value = vars(self._deferred).pop(name, None)
-        if value is None:
-            raise RuntimeError(f"{self.method}: after_update needs {name!r} from ssl_loss; "
-                               "call ssl_loss first in the same step")
-        return value
 
     @property
     def ssl_trainable_variables(self):
@@ -262,11 +258,11 @@ class SSLMethod(keras.Model):
         return self.backbone(images, training=training)
 
     def forward(self, x, training=True):
-        """{taps, "pooled", "proj", "images"} of the 2N views ``x`` (the views ride along so
-        that ``ssl_loss`` can run a teacher on them)."""
-        out = dict(self.encoder(x, training=training))
-        out["proj"] = self.projector(out["pooled"], training=training)
-        out["images"] = x
+        """The ``Forward`` of the 2N views ``x``: the tapped features, ``pooled`` and ``proj``
+        (the views ride along so that ``ssl_loss`` can run a teacher on them)."""
+        features = dict(self.encoder(x, training=training))
+        features["proj"] = self.projector(features["pooled"], training=training)
+        out = Forward(x, features)
         self.monitor(out, training)
         return out
 
@@ -303,18 +299,18 @@ class SSLMethod(keras.Model):
         with tf.GradientTape() as tape:
             out = self.forward(ops.concatenate([v1, v2], 0), training=True)
             if local:
-                out["local_proj"] = self.forward_local(local)
+                out.local_proj = self.forward_local(local)
             loss = self.ssl_loss(out, n)
         lr = ops.convert_to_tensor(self.optimizer.learning_rate)  # the rate this step uses
         self.optimizers.step(tape, loss, *self.ssl_groups)
-        self.after_update()
+        self.after_update(out)
         return self.update_metrics(loss, out, n, y, lr)
 
     def update_metrics(self, loss, out, n, y, lr):
         self.loss_tracker.update_state(loss)
-        self.collapse_tracker.update_state(self.collapse_check(out["proj"]))
+        self.collapse_tracker.update_state(self.collapse_check(out.proj))
         if self.probe is not None and y is not None:
-            self.train_probe(ops.stop_gradient(out["pooled"][:n]), y)
+            self.train_probe(ops.stop_gradient(out.pooled[:n]), y)
         logs = {m.name: m.result() for m in self.metrics}
         logs["lr"] = lr
         if self.monitors:

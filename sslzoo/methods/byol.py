@@ -35,6 +35,6 @@ class BYOL(EMAMethod):
         self.build_teacher()
 
     def ssl_loss(self, out, n):
-        p = self.predictor(out["proj"], training=True)
-        z = self.teacher(out["images"])
+        p = self.predictor(out.proj, training=True)
+        z = self.teacher(out.images, out.cache)
         return byol_loss(p[:n], z[n:]) + byol_loss(p[n:], z[:n])

@@ -141,21 +141,22 @@ class DINO(EMAMethod):
         h = self.hparams
         step = self.step()
         frozen = step < self.epochs_to_steps(h["freeze_last_layer_epochs"])
-        z = out["proj"]
+        z = out.proj
         if self.local_crops:  # the local crops' student outputs follow the global ones
-            if "local_proj" not in out:
-                raise ValueError("dino with local_crops > 0 needs out['local_proj'] (the "
+            if out.local_proj is None:
+                raise ValueError("dino with local_crops > 0 needs out.local_proj (the "
                                  "model's forward_local of the local crops)")
-            z = ops.concatenate([z, out["local_proj"]], 0)
+            z = ops.concatenate([z, out.local_proj], 0)
         s = self.prototypes(l2_normalize(f32(z)), frozen=frozen)
-        t = self.teacher(out["images"])  # the two global views only
-        self.defer(teacher_out=t)
+        t = self.teacher(out.images, out.cache)  # the two global views only
+        out.state["teacher_out"] = t
         student = [s[i * n:(i + 1) * n] for i in range(2 + self.local_crops)]
         return dino_loss(student, [t[:n], t[n:]], self.center, h["student_temp"],
                          self.teacher_temp(step))
 
-    def after_update(self):
-        super().after_update()
+    def after_update(self, out):
+        super().after_update(out)
         m = self.hparams["center_momentum"]
-        batch_center = ops.mean(all_gather(self.deferred("teacher_out")), axis=0, keepdims=True)
+        teacher_out = all_gather(out.needs("teacher_out", self.method))
+        batch_center = ops.mean(teacher_out, axis=0, keepdims=True)
         self.center.assign(m * self.center.value + (1.0 - m) * batch_center)

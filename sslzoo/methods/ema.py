@@ -74,14 +74,16 @@ class EMAMethod(SSLMethod):
         return self.teacher_projector(self.teacher_backbone(images, training=True),
                                       training=True)
 
-    def teacher(self, images):
-        """Stop-gradient ``teacher_forward(images)``; reused when UMM calls ``ssl_loss`` again
-        on the same ``images`` within a step (the teacher only changes in ``after_update``)."""
-        cached = getattr(self._deferred, "teacher_cache", None)
+    def teacher(self, images, cache=None):
+        """Stop-gradient ``teacher_forward(images)``, memoised in the step's ``cache`` (a
+        ``Forward``'s): reused when UMM calls ``ssl_loss`` again on the same ``images`` within
+        a step (the teacher only changes in ``after_update``)."""
+        cached = (cache or {}).get("teacher")
         if cached is not None and cached[0] is images:
             return cached[1]
         out = ops.stop_gradient(ops.cast(self.teacher_forward(images), "float32"))
-        self._deferred.teacher_cache = (images, out)
+        if cache is not None:
+            cache["teacher"] = (images, out)
         return out
 
     def momentum(self, step):
@@ -95,7 +97,7 @@ class EMAMethod(SSLMethod):
                                 "its base value %g", 1, self.method, h["momentum"])
         return cosine_momentum(h["momentum"], step, self.total_steps)
 
-    def after_update(self):
+    def after_update(self, out):
         tau = self.momentum(self.step() - 1.0)
         for t, s in self.teacher_pairs():
             t.assign(tau * t.value + (1.0 - tau) * s.value)

@@ -39,10 +39,10 @@ class MoCoV2(EMAMethod):
         self.build_teacher()
 
     def ssl_loss(self, out, n):
-        keys = self.teacher(out["images"][n:])
-        self.defer(keys=keys)
-        return moco_loss(out["proj"][:n], keys, self.queue.values, self.hparams["temperature"])
+        keys = self.teacher(out.images[n:], out.cache)
+        out.state["keys"] = keys
+        return moco_loss(out.proj[:n], keys, self.queue.values, self.hparams["temperature"])
 
-    def after_update(self):
-        super().after_update()
-        self.queue.push(l2_normalize(all_gather(self.deferred("keys"))))
+    def after_update(self, out):
+        super().after_update(out)
+        self.queue.push(l2_normalize(all_gather(out.needs("keys", self.method))))

@@ -37,8 +37,8 @@ class MoCoV3(EMAMethod):
         self.build_teacher()
 
     def ssl_loss(self, out, n):
-        q = self.predictor(out["proj"], training=True)
-        k = self.teacher(out["images"])
+        q = self.predictor(out.proj, training=True)
+        k = self.teacher(out.images, out.cache)
         k1, k2 = k[:n], k[n:]  # the negatives are the global batch's keys (all replicas)
         return mocov3_loss(q[:n], q[n:], k1, k2, self.hparams["temperature"], all_gather(k1),
                            all_gather(k2), row_offset(n))

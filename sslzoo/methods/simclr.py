@@ -25,7 +25,7 @@ class SimCLR(SSLMethod):
     optim_defaults = {"optimizer": "lars", "learning_rate": 1.0, "weight_decay": 1e-6, "scale": "linear"}
 
     def ssl_loss(self, out, n):
-        z = out["proj"]
+        z = out.proj
         z1, z2 = z[:n], z[n:]
         return simclr_loss(z1, z2, self.hparams["temperature"], all_gather(z1), all_gather(z2),
                            row_offset(n))

@@ -57,6 +57,6 @@ class SimSiam(SSLMethod):
         return self.optimizers["fixed_lr"] if "fixed_lr" in self.optimizers else None
 
     def ssl_loss(self, out, n):
-        z = out["proj"]
+        z = out.proj
         p = self.predictor(z, training=True)
         return 0.5 * (simsiam_loss(p[:n], z[n:]) + simsiam_loss(p[n:], z[:n]))

@@ -56,13 +56,13 @@ class SwAV(SSLMethod):
 
     def ssl_loss(self, out, n):
         h = self.hparams
-        z = l2_normalize(f32(out["proj"]))
+        z = l2_normalize(f32(out.proj))
         frozen = self.step() < self.epochs_to_steps(h["freeze_prototypes_epochs"])
         s = self.prototypes(z, frozen=frozen)
         if not h["queue_length"]:
             return swav_loss(s[:n], s[n:], h["temperature"], h["sinkhorn_iterations"],
                              h["epsilon"], self.gather(s[:n]), self.gather(s[n:]), row_offset(n))
-        self.defer(embeddings=z)
+        out.state["embeddings"] = z
         use = ops.logical_and(self.queue1.full,
                               self.step() >= self.epochs_to_steps(h["queue_start_epoch"]))
         q1 = self.codes(s[:n], self.queue1, use)
@@ -90,10 +90,10 @@ class SwAV(SSLMethod):
             everything, h["epsilon"], h["sinkhorn_iterations"]))
         return replica_rows(q, row_offset(n), n)
 
-    def after_update(self):
+    def after_update(self, out):
         self.prototypes.renormalize()
         if self.hparams["queue_length"]:
-            z = self.deferred("embeddings")
+            z = out.needs("embeddings", self.method)
             n = ops.shape(z)[0] // 2
             self.queue1.push(all_gather(z[:n]))
             self.queue2.push(all_gather(z[n:]))

@@ -29,6 +29,6 @@ class VICReg(SSLMethod):
                       "scale": "linear"}
 
     def ssl_loss(self, out, n):
-        z, h = out["proj"], self.hparams
+        z, h = out.proj, self.hparams
         return vicreg_loss(z[:n], z[n:], h["sim_weight"], h["var_weight"], h["cov_weight"],
                            all_sum=all_sum)

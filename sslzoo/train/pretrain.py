@@ -163,7 +163,7 @@ def pretrain(cfg=None, callbacks=(), **overrides):
         model.compile(optimizer)
         model.build_all()
     ckpt_dir = prepare_run_dir(cfg, run_dir)  # after every check that can fail on bad flags
-    ssl_model = getattr(model, "ssl_model", model)  # UMM wraps the method
+    ssl_model = model.ssl_model  # the method (UMM wraps it)
     nan_guard = cb.NaNGuard()
     checkpointer = cb.Checkpointer(model, ckpt_dir, nan_guard,
                                    restore_dir=os.path.join(run_dir, "checkpoints"),
@@ -174,7 +174,7 @@ def pretrain(cfg=None, callbacks=(), **overrides):
     views = ssl_model.view_layer() if cfg.augment_on == "data" else None
     before = None
     if cfg.init_from and not start_step and train.num_classes and chief:
-        before = linear_probe(cfg, model.backbone, train.image_size)["linear_probe_top1"]
+        before = linear_probe(cfg, ssl_model.backbone, train.image_size)["linear_probe_top1"]
         logging.info("linear probe of the --init_from backbone before training: %.4f", before)
     if start_step:
         logging.info("resuming %s at step %d (epoch %d, batch %d)", cfg.output_dir,
@@ -202,7 +202,7 @@ def pretrain(cfg=None, callbacks=(), **overrides):
             f"the loss became {nan_guard.tripped['loss']} at step {nan_guard.tripped['step']}; "
             f"training stopped. The last good checkpoint is kept: {last}. Rerun with --resume "
             "and a lower --learning_rate, or start again with --mixed_precision=float32.")
-    io.save_weights(model.backbone, os.path.join(cfg.output_dir, zoo.BACKBONE_FILE))
+    io.save_weights(ssl_model.backbone, os.path.join(cfg.output_dir, zoo.BACKBONE_FILE))
     io.save_weights(ssl_model.projector, os.path.join(cfg.output_dir, zoo.PROJECTOR_FILE))
     io.write_json(os.path.join(cfg.output_dir, zoo.MODEL_FILE),
                   keras.saving.serialize_keras_object(ssl_model))
@@ -213,7 +213,7 @@ def pretrain(cfg=None, callbacks=(), **overrides):
                "images_per_sec": round(throughput.images_per_sec, 1),
                "augment_recipe": dataclasses.asdict(get_recipe(ssl_model.recipe)), **opt_info}
     if train.num_classes and chief:  # the probe runs outside the strategy: once is enough
-        summary.update(linear_probe(cfg, model.backbone, train.image_size))
+        summary.update(linear_probe(cfg, ssl_model.backbone, train.image_size))
         if before is not None:
             summary["linear_probe_top1_before"] = before
     if crr is not None:

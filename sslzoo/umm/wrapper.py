@@ -38,6 +38,7 @@ from sslzoo.crr.coding_rate import pair_delta_r
 from sslzoo.errors import ConfigError, unknown_choice
 from sslzoo.losses.common import f32
 from sslzoo.methods.base import SSLMethod, skip_symbolic_build
+from sslzoo.methods.forward import Forward
 from sslzoo.optim import MAIN, Optimizers, ParamGroup, Rate
 from sslzoo.umm.align import (ALIGNMENTS, gradient_norm_distribution, js_to_uniform,
                               similarity_kl)
@@ -103,14 +104,7 @@ class UMM(keras.Model):
         self.trackers = {k: keras.metrics.Mean(name=f"umm_{k}")
                          for k in ("inner_loss", "align", "delta_r")}
 
-    # ----- what the pretraining loop and the CRR callback use ------------------------------
-    backbone = property(lambda self: self.ssl_model.backbone)
-    taps = property(lambda self: self.ssl_model.taps)
-    recipe = property(lambda self: self.ssl_model.recipe)
-    image_size = property(lambda self: self.ssl_model.image_size)
-    num_classes = property(lambda self: self.ssl_model.num_classes)
-    probe_optimizer = property(lambda self: self.ssl_model.probe_optimizer)
-
+    # ----- sslzoo.methods.TrainableModel: ssl_model (set above), compile, build_all, ... ----
     def compile(self, optimizer, probe_optimizer=None, **kwargs):
         """The outer step uses ``optimizer`` (shared with the wrapped model), the inner step a
         copy at its rate and the early part a copy at ``early_lr_mult`` × its rate."""
@@ -143,32 +137,36 @@ class UMM(keras.Model):
         return self.ssl_model(images, training=training)
 
     def forward(self, x, training=True, monitor=True):
-        """The wrapped model's outputs ({taps, "pooled", "proj"}) through the split encoders."""
+        """The wrapped model's ``Forward`` (taps, ``pooled``, ``proj``) through the split
+        encoders."""
         return self._late_forward(self.early_encoder(x, training=training and self.train_early),
-                          training, monitor, x)
+                                  training, monitor, x)
 
-    def _late_forward(self, early, training, monitor, images):
-        out = dict(early)
-        out["images"] = images
-        out.update(self.late_encoder(early[self.split], training=training))
-        out["proj"] = self.ssl_model.projector(out["pooled"], training=training)
+    def _late_forward(self, early, training, monitor, images, cache=None):
+        """The ``Forward`` from the early features ``early``; ``cache`` is the step's memo,
+        shared by the inner and outer forwards of one batch."""
+        features = dict(early)
+        features.update(self.late_encoder(early[self.split], training=training))
+        features["proj"] = self.ssl_model.projector(features["pooled"], training=training)
+        out = Forward(images, features, cache={} if cache is None else cache)
         if monitor:
             self.ssl_model.monitor(out, training)
         return out
 
     # ----- the bi-level step -----------------------------------------------------------------
-    def inner_objective(self, early, n, images):
+    def inner_objective(self, early, n, images, cache=None):
         """(L_SSL + β·A, L_SSL, A) at the current weights, for fixed early features."""
         s = self.settings
         if s["alignment"] == "similarity_kl":
-            out = self._late_forward(early, True, False, images)
+            out = self._late_forward(early, True, False, images, cache)
             ssl = f32(self.ssl_model.ssl_loss(out, n))
-            align = similarity_kl(early[self.split], out["pooled"], s["align_temperature"])
+            align = similarity_kl(early[self.split], out.pooled, s["align_temperature"])
         else:
             z_e = early[self.split]
             with tf.GradientTape() as per_sample:
                 per_sample.watch(z_e)
-                out = self._late_forward({**early, self.split: z_e}, True, False, images)
+                out = self._late_forward({**early, self.split: z_e}, True, False, images,
+                                         cache)
                 ssl = f32(self.ssl_model.ssl_loss(out, n))
             grads = per_sample.gradient(ssl, z_e)  # recorded by the caller's tape
             align = js_to_uniform(gradient_norm_distribution(grads))
@@ -177,18 +175,18 @@ class UMM(keras.Model):
     def outer_objective(self, out, n):
         """(L_SSL − γ·ΔR, L_SSL, ΔR) of the forward outputs ``out``."""
         ssl = f32(self.ssl_model.ssl_loss(out, n))
-        z = f32(out["proj"])
+        z = f32(out.proj)
         delta_r = pair_delta_r(z[:n], z[n:], eps=self.settings["eps"], normalize=True)[0]
         return ssl - self.settings["gamma"] * delta_r, ssl, delta_r
 
-    def inner_step(self, images, early, n):
+    def inner_step(self, images, early, n, cache=None):
         """One inner step over θ_el and g; returns (inner objective, A)."""
         with tf.GradientTape() as tape:
-            inner, _, align = self.inner_objective(early, n, images)
+            inner, _, align = self.inner_objective(early, n, images, cache)
         self.optimizers.step(tape, inner, "inner")
         return inner, align
 
-    def outer_step(self, images, early, n, tape=None):
+    def outer_step(self, images, early, n, tape=None, cache=None):
         """One outer step over θ_el and g (and θ_e if trained); returns (out, L_SSL, ΔR).
 
         ``tape`` holds the recorded early forward that produced ``early`` when θ_e trains
@@ -200,7 +198,7 @@ class UMM(keras.Model):
                 with tape:
                     early = self.early_encoder(images, training=True)
         with tape:
-            out = self._late_forward(early, True, True, images)
+            out = self._late_forward(early, True, True, images, cache)
             outer, ssl, delta_r = self.outer_objective(out, n)
         self.optimizers.step(tape, outer, "outer", *(("early",) if self.train_early else ()))
         return out, ssl, delta_r
@@ -215,11 +213,12 @@ class UMM(keras.Model):
         with tape if self.train_early else contextlib.nullcontext():  # θ_e's outer gradient
             live = self.early_encoder(images, training=self.train_early)
         frozen = {k: ops.stop_gradient(v) for k, v in live.items()}
+        cache = {}  # one teacher pass serves every forward of this batch
         for _ in range(self.settings["inner_steps"]):
-            inner, align = self.inner_step(images, frozen, n)
+            inner, align = self.inner_step(images, frozen, n, cache)
         out, ssl, delta_r = self.outer_step(images, live if self.train_early else frozen, n,
-                                            tape)
-        self.ssl_model.after_update()
+                                            tape, cache)
+        self.ssl_model.after_update(out)
         for key, value in (("inner_loss", inner), ("align", align), ("delta_r", delta_r)):
             self.trackers[key].update_state(value)
         logs = self.ssl_model.update_metrics(ssl, out, n, y, lr)
