@@ -1,5 +1,8 @@
 """``CRRCallback``: per-epoch ΔR of every tap on fixed reference sets, and the early warning.
 
+It orchestrates: the measuring is ``crr.reference``, the detector ``crr.warning``, the kept
+weights ``crr.snapshots`` and the files ``crr.report``.
+
 Once per epoch it measures each tap's ΔR (pair partition, L2-normalised features) on a fixed
 held-out set and a fixed set of pretraining images, both with views drawn once at the start
 of training (seeded by ``seed``, so a resumed run measures the same views). It adds ``crr/<tap>/heldout_delta_r``, ``crr/<tap>/train_delta_r`` and
@@ -12,21 +15,15 @@ epochs, at the warning and at the end of training, ``crr.png``. With ``early_sto
 warning and restores the best-by-CRR weights (kept in memory for the last patience + 2
 epochs and the held-out peak).
 """
-import math
-import os
-
 import keras
-import numpy as np
 from absl import logging
-from keras import ops
 
-from sslzoo.crr.coding_rate import pair_delta_r
-from sslzoo.crr.plot import plot_history
+from sslzoo.crr.reference import reference_delta_r
+from sslzoo.crr.report import json_history, write_plot, write_report
+from sslzoo.crr.snapshots import WeightSnapshots
 from sslzoo.crr.warning import detect, gaps
 from sslzoo.data.augment import TwoViews
 from sslzoo.errors import ConfigError
-from sslzoo.losses.common import pooled_f32
-from sslzoo.utils.io import read_json, write_json
 from sslzoo.utils.seeds import seed_for
 
 
@@ -45,10 +42,10 @@ class CRRCallback(keras.callbacks.Callback):
         self.history, self.warning, self.restored = {}, None, False
         self.saved_history = None  # curves of the epochs before a resume
         self.saved_warning = None  # and the warning, if it fired in them
-        self._snapshots = {}
+        self._snapshots = WeightSnapshots(patience)
 
     def on_train_begin(self, logs=None):
-        m = self.model
+        m = self.model.ssl_model  # the method, also under UMM
         taps = list(m.taps)
         if not taps:
             raise ConfigError("CRRCallback needs a model with CRR taps: build it with "
@@ -70,24 +67,8 @@ class CRRCallback(keras.callbacks.Callback):
 
     def measure(self, v1, v2):
         """{tap: ΔR} of the model's tapped features for fixed views v1, v2."""
-        z1, z2 = {}, {}
-        for i in range(0, v1.shape[0], self.batch_size):
-            a, b = v1[i:i + self.batch_size], v2[i:i + self.batch_size]
-            out = self.model.forward(ops.concatenate([a, b], 0), training=False)
-            for tap in self.history:
-                z = pooled_f32(out[tap])
-                n = a.shape[0]
-                z1.setdefault(tap, []).append(z[:n])
-                z2.setdefault(tap, []).append(z[n:])
-        result = {}
-        for tap in self.history:
-            a, b = ops.concatenate(z1[tap], 0), ops.concatenate(z2[tap], 0)
-            if not bool(ops.all(ops.isfinite(a))) or not bool(ops.all(ops.isfinite(b))):
-                logging.warning("CRR: layer %s has NaN or Inf features; its ΔR is skipped", tap)
-                result[tap] = float("nan")
-                continue
-            result[tap] = float(pair_delta_r(a, b, eps=self.eps, normalize=True)[0])
-        return result
+        return reference_delta_r(self.model, v1, v2, list(self.history), self.eps,
+                                 self.batch_size)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
@@ -101,7 +82,8 @@ class CRRCallback(keras.callbacks.Callback):
             logs[f"crr/{tap}/train_delta_r"] = h["train"][-1]
             logs[f"crr/{tap}/gap"] = gaps(h)[-1]
         if self.early_stop:
-            self._keep_snapshot(epoch)
+            self._snapshots.keep(epoch, self.model.get_weights(),
+                                 self.history[self.watch]["heldout"])
         if self.warning is None:
             found = detect(self.history, self.watch, self.early, self.patience, self.drop_tol,
                            self.gap_threshold, self.ignore_before)
@@ -113,14 +95,6 @@ class CRRCallback(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self.output_dir and self.history:
             self.write_plot()
-
-    def _keep_snapshot(self, epoch):
-        curve = np.asarray(self.history[self.watch]["heldout"], dtype="float64")
-        peak = int(np.nanargmax(curve)) if np.isfinite(curve).any() else epoch
-        self._snapshots[epoch] = self.model.get_weights()
-        for e in list(self._snapshots):
-            if e != peak and e < epoch - self.patience - 1:
-                del self._snapshots[e]
 
     def _warn(self, found, epoch):
         self.warning = {**found, "detected_at_epoch": epoch + 1, "watch": self.watch,
@@ -135,8 +109,9 @@ class CRRCallback(keras.callbacks.Callback):
             self.warning["best_epoch"])
         if self.early_stop:
             best = found["best_epoch"]
-            if best in self._snapshots:
-                self.model.set_weights(self._snapshots[best])
+            weights = self._snapshots.get(best)
+            if weights is not None:
+                self.model.set_weights(weights)
                 self.restored = True
                 logging.warning("CRR early stop: restored the weights of epoch %d", best + 1)
             else:
@@ -146,8 +121,6 @@ class CRRCallback(keras.callbacks.Callback):
         self.write_report()
 
     def report(self):
-        history = {t: {s: [v if math.isfinite(v) else None for v in c] for s, c in h.items()}
-                   for t, h in self.history.items()}
         return {"warning": self.warning, "restored_best_weights": self.restored,
                 "settings": {"watch": self.watch, "early": list(self.early),
                              "patience": self.patience, "drop_tol": self.drop_tol,
@@ -155,34 +128,11 @@ class CRRCallback(keras.callbacks.Callback):
                              "ignore_before": self.ignore_before,
                              "heldout_images": int(self.images["heldout"].shape[0]),
                              "train_images": int(self.images["train"].shape[0])},
-                "history": history}
+                "history": json_history(self.history)}
 
     def write_report(self, plot=True):
-        if not self.output_dir:
-            return
-        write_json(os.path.join(self.output_dir, "crr_report.json"), self.report())
-        if plot:
-            self.write_plot()
+        if self.output_dir:
+            write_report(self.output_dir, self.report(), self.history, self.warning, plot)
 
     def write_plot(self):
-        plot_history(self.history, os.path.join(self.output_dir, "crr.png"),
-                     self.warning["turning_epoch"] if self.warning else None)
-
-
-
-def load_warning(path, epochs):
-    """A report's warning if it fired within the first ``epochs`` epochs, else None."""
-    warning = read_json(path).get("warning")
-    return warning if warning and warning["detected_at_epoch"] <= epochs else None
-
-
-def load_history(path, epochs):
-    """The curves of the first ``epochs`` epochs from a report, NaN-padded if it has fewer."""
-    out = {}
-    for tap, h in read_json(path)["history"].items():
-        out[tap] = {}
-        for split, curve in h.items():
-            curve = [float("nan") if v is None else float(v) for v in curve[:epochs]]
-            out[tap][split] = curve + [float("nan")] * (epochs - len(curve))
-    return out
-
+        write_plot(self.output_dir, self.history, self.warning)

@@ -1,16 +1,13 @@
 """PNG plot of per-layer ΔR over epochs (held-out solid, pretraining images dashed) and of the
 memorisation gap g = (ΔR_pretrain − ΔR_heldout) / |ΔR_heldout| per layer."""
 from sslzoo.crr.warning import gaps
-from sslzoo.utils.io import atomic_path
+from sslzoo.utils.figures import pyplot, save_png
 
 
 def plot_history(history, path, warning_epoch=None, title="ΔR per layer"):
     """Write the plot atomically to ``path``; ``warning_epoch`` (1-based) is marked. The
     legend sits outside the axes, so it never covers a curve."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, (ax, gx) = plt.subplots(2, 1, figsize=(8.5, 6), dpi=100, sharex=True,
                                  gridspec_kw={"height_ratios": [3, 2]})
@@ -33,6 +30,4 @@ def plot_history(history, path, warning_epoch=None, title="ΔR per layer"):
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     gx.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_png(fig, path)

@@ -21,7 +21,7 @@ import os
 
 import numpy as np
 
-from sslzoo.crr.callback import load_history
+from sslzoo.crr.report import load_history
 from sslzoo.crr.warning import detect, gaps
 from sslzoo.errors import DataError
 from sslzoo.eval.study_plots import plot_seed_curves

@@ -2,16 +2,13 @@
 import numpy as np
 
 from sslzoo.eval.study_stats import curves, stack_runs
-from sslzoo.utils.io import atomic_path
+from sslzoo.utils.figures import pyplot, save_png
 
 
 def plot_study(records, path):
     """Two panels, written atomically: probe accuracy per layer vs epoch; held-out (solid) and
     pretraining (dashed) ΔR per layer vs epoch. Legends sit outside the axes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.2), dpi=100)
     for i, (tap, c) in enumerate(curves(records).items()):
@@ -31,19 +28,14 @@ def plot_study(records, path):
     for ax in (ax1, ax2):  # outside the axes, so no curve is hidden
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def plot_seed_curves(runs, path, warning_epochs=()):
     """Three panels, written atomically, for several runs' ``curves``: probe accuracy per
     layer (mean, band ± SE over runs), held-out ΔR per layer (mean, log scale) and the
     memorisation gap per layer (mean); each run's warning epoch marked. Small (< 150 KB)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), dpi=80)
     for i, tap in enumerate(runs[0]):
@@ -68,6 +60,4 @@ def plot_seed_curves(runs, path, warning_epochs=()):
     axes[2].axhline(0.0, color="grey", linewidth=0.6)
     axes[2].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_png(fig, path)

@@ -19,7 +19,8 @@ from absl import logging
 
 from sslzoo import data as sdata
 from sslzoo import methods, zoo
-from sslzoo.crr.callback import CRRCallback, load_history, load_warning
+from sslzoo.crr.callback import CRRCallback
+from sslzoo.crr.report import load_history, load_warning
 from sslzoo.data.augment import get_recipe
 from sslzoo.data.pipeline import batches_per_pass, check_batch_size, ssl_batches
 from sslzoo.errors import ConfigError, TrainingError

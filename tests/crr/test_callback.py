@@ -7,7 +7,7 @@ import pytest
 
 from sslzoo import methods
 from sslzoo.crr import CRRCallback
-from sslzoo.crr.callback import load_history
+from sslzoo.crr.report import load_history
 
 
 @pytest.fixture(scope="module")
