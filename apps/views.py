@@ -26,12 +26,12 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from sslzoo.errors import SSLZooError
-    from sslzoo.eval.views import measure
+    from sslzoo.eval.views import measure_views
     from sslzoo.utils.logs import quiet_tfds
 
     quiet_tfds()
     try:
-        result = measure(FLAGS.method, FLAGS.backbone, FLAGS.dataset, FLAGS.split,
+        result = measure_views(FLAGS.method, FLAGS.backbone, FLAGS.dataset, FLAGS.split,
                          FLAGS.num_images, FLAGS.hparams, FLAGS.augment, FLAGS.seed,
                          FLAGS.data_dir or None)
     except SSLZooError as e:

@@ -177,14 +177,14 @@ def run_benchmark(method="simclr", backbone="resnet18", batch_size=128, steps=10
     for name in configs[1:]:
         models[name] = build_model(name, like=models["sslzoo"], **build)[0]
 
-    def measure(name):
+    def timed_steps(name):
         def once():
             t = time_steps(models[name], ds, steps, warmup, cycle=crr_every)
             logging.info("%s: %.4f s/step", name, t)
             return t
         return once
 
-    timing = alternate({name: measure(name) for name in configs}, repeats)
+    timing = alternate({name: timed_steps(name) for name in configs}, repeats)
     t = timing["median"]
     logging.info("timing the input pipeline")
     pipe, pipe_runs = pipeline_images_per_sec(data, batch_size, models["sslzoo"].recipe,

@@ -18,7 +18,7 @@ epochs and the held-out peak).
 import keras
 from absl import logging
 
-from sslzoo.crr.reference import reference_delta_r
+from sslzoo.crr import reference
 from sslzoo.crr.report import json_history, write_plot, write_report
 from sslzoo.crr.snapshots import WeightSnapshots
 from sslzoo.crr.warning import detect, gaps
@@ -65,15 +65,15 @@ class CRRCallback(keras.callbacks.Callback):
             if tap in self.history:
                 self.history[tap] = {k: list(v) for k, v in h.items()}
 
-    def measure(self, v1, v2):
+    def reference_delta_r(self, v1, v2):
         """{tap: ΔR} of the model's tapped features for fixed views v1, v2."""
-        return reference_delta_r(self.model, v1, v2, list(self.history), self.eps,
-                                 self.batch_size)
+        return reference.reference_delta_r(self.model, v1, v2, list(self.history), self.eps,
+                                           self.batch_size)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
         for split, (v1, v2) in self._views.items():
-            for tap, value in self.measure(v1, v2).items():
+            for tap, value in self.reference_delta_r(v1, v2).items():
                 curve = self.history[tap][split]
                 curve.extend([float("nan")] * (epoch - len(curve)))  # resumed without a report
                 curve.append(value)

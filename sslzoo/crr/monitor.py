@@ -37,7 +37,7 @@ PARTITIONS = ("pairs", "kmeans")
 STATS = ("delta_r", "r", "rc")
 
 
-def measure(x, eps=0.5, partition="pairs", normalize=True, fmap="pool", num_clusters=10):
+def tap_stats(x, eps=0.5, partition="pairs", normalize=True, fmap="pool", num_clusters=10):
     """(ΔR, R, Rc) of a batch of features (m, d) or maps (m, H, W, C), float32."""
     x = ops.cast(ops.stop_gradient(x), "float32")
     if len(x.shape) == 4 and fmap == "pool":
@@ -96,7 +96,7 @@ class CRRMonitor(keras.layers.Layer):
         def run():
             finite = ops.all(ops.isfinite(feats))
             safe = ops.where(finite, feats, 0.0)
-            stats = measure(safe, self.eps, self.partition, self.normalize, self.fmap,
+            stats = tap_stats(safe, self.eps, self.partition, self.normalize, self.fmap,
                             self.num_clusters)
             old = [getattr(self, s).value for s in STATS]
             return [ops.where(finite, new, prev) for new, prev in zip(stats, old)] + [

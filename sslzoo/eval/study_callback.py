@@ -61,14 +61,14 @@ class LayerProbeCallback(keras.callbacks.Callback):
         last = self.epochs or self.params.get("epochs")
         self._last = (epoch, dict(logs or {}))
         if (epoch + 1) % self.every == 0 or epoch + 1 == last:
-            self.measure(epoch, logs)
+            self.probe_layers(epoch, logs)
 
     def on_train_end(self, logs=None):
         # A run stopped early (CRR early stop, NaN) still gets its last epoch measured.
         if self._last and not any(r["epoch"] == self._last[0] + 1 for r in self.records):
-            self.measure(*self._last)
+            self.probe_layers(*self._last)
 
-    def measure(self, epoch, logs=None):
+    def probe_layers(self, epoch, logs=None):
         """Probe every tap at (0-based) ``epoch``; returns {tap: accuracy or None}."""
         logs = logs or {}
         fit, ev = _features(self.model, self.fit_x), _features(self.model, self.eval_x)

@@ -45,7 +45,7 @@ def view_agreement(model, images, seed=0):
             for key in ("pooled", "proj")}
 
 
-def measure(method="simclr", backbone="resnet_tiny", dataset="digits", split="train",
+def measure_views(method="simclr", backbone="resnet_tiny", dataset="digits", split="train",
             num_images=256, hparams="", augment="", seed=0, data_dir=None):
     """``view_agreement`` of ``method``'s freshly initialised model (weights drawn with
     ``seed``, and so are the views) on

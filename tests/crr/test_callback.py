@@ -28,7 +28,7 @@ def _planted(callback, epochs):
         e = next(series) // 2
         late = 10.0 + e if e <= 4 else 14.0 - 2 * (e - 4)
         return {t: (late if t in ("stage4", "proj") else 5.0 + 0.1 * e) for t in callback.history}
-    callback.measure = measure
+    callback.reference_delta_r = measure
 
 
 def test_measures_every_tap_on_fixed_views_and_logs_them(model, tmp_path):
@@ -42,7 +42,7 @@ def test_measures_every_tap_on_fixed_views_and_logs_them(model, tmp_path):
             f"crr/{tap}/heldout_delta_r"] > 0
         assert math.isfinite(logs[f"crr/{tap}/gap"])
     # Fixed views: the same weights give the same ΔR again.
-    again = cb.measure(*cb._views["heldout"])
+    again = cb.reference_delta_r(*cb._views["heldout"])
     assert again["stage4"] == pytest.approx(logs["crr/stage4/heldout_delta_r"], rel=1e-5)
     report = json.loads((tmp_path / "crr_report.json").read_text())
     assert report["warning"] is None and len(report["history"]["proj"]["heldout"]) == 1

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from sslzoo import methods
-from sslzoo.eval.views import agreement, measure, view_agreement
+from sslzoo.eval.views import agreement, measure_views, view_agreement
 
 
 
@@ -37,7 +37,7 @@ def test_identical_views_agree_and_augmented_views_agree_less(monkeypatch):
 
 
 def test_measure_on_digits_reports_the_run(tfds_dir):
-    got = measure("byol", num_images=16, augment="flip=0", data_dir=tfds_dir,
+    got = measure_views("byol", num_images=16, augment="flip=0", data_dir=tfds_dir,
                   hparams="proj_hidden_dim=32,proj_dim=16,pred_hidden_dim=32")
     assert (got["method"], got["augment"], got["num_images"]) == ("byol", "flip=0", 16)
     for key in ("pooled", "proj"):
