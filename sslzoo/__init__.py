@@ -1,8 +1,8 @@
 """sslzoo: a Keras 3 model zoo for self-supervised learning, with CRR monitoring and UMM.
 
 Layers, lowest first; a package imports only from layers below it (tests/test_layering.py):
-errors, utils → losses → backbones → data → crr → optim → probes → methods → umm → zoo →
-train → eval, finetune → export, bench. The apps sit on top.
+errors, utils → losses → quality → backbones → data → crr → optim → probes → methods → umm →
+zoo → train → eval, finetune → export, bench. The apps sit on top.
 """
 import os
 

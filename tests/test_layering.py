@@ -12,6 +12,7 @@ LAYERS = [
     ("errors",),
     ("utils",),
     ("losses",),
+    ("quality",),
     ("backbones",),
     ("data",),
     ("crr",),
