@@ -130,6 +130,11 @@ class SSLMethod(keras.Model):
         """The SSL method itself (a wrapper such as UMM returns the method it wraps)."""
         return self
 
+    def __dir__(self):
+        # keras.saving walks dir() and loads every saveable attribute with no check for
+        # cycles; ssl_model is the model itself, so it is left out of the walk.
+        return [name for name in super().__dir__() if name != "ssl_model"]
+
     @property
     def sync_bn(self):
         """Whether the backbone's BatchNorm synchronises statistics across replicas."""
