@@ -2,7 +2,7 @@
 from keras import ops
 
 from sslzoo.errors import ConfigError
-from sslzoo.losses.common import check_same_shape, f32
+from sslzoo.losses.common import batch_statistics_inputs
 
 BN_EPS = 1e-5
 
@@ -21,12 +21,7 @@ def barlow_twins_loss(z1, z2, lambda_=0.0051, all_sum=None):
     """
     if not lambda_ >= 0:
         raise ConfigError(f"lambda_ must be >= 0, got {lambda_!r}")
-    check_same_shape(z1, z2)
-    n = tuple(z1.shape)[0]
-    if all_sum is None and n is not None and n < 2:
-        raise ConfigError(f"barlow_twins_loss needs a batch of at least 2, got N={n}")
-    total = all_sum or (lambda x: x)
-    z1, z2 = f32(z1, z2)
+    z1, z2, total = batch_statistics_inputs(z1, z2, "barlow_twins_loss", all_sum)
     n, s1, s2 = total((ops.cast(ops.shape(z1)[0], "float32"), ops.sum(z1, axis=0),
                        ops.sum(z2, axis=0)))
     z1, z2 = z1 - s1 / n, z2 - s2 / n

@@ -31,6 +31,17 @@ def check_same_shape(a, b, names=("z1", "z2")):
         raise ConfigError(f"{names[0]} and {names[1]} must have the same shape, got {sa} and {sb}")
 
 
+def batch_statistics_inputs(z1, z2, loss, all_sum=None, why=""):
+    """(z1, z2 in float32, the sum over replicas) for a loss built from batch statistics:
+    (N, D) embeddings of the same shape and, on one device, N >= 2 (``why`` says what for).
+    With ``all_sum`` None the sum is the identity."""
+    check_same_shape(z1, z2)
+    n = tuple(z1.shape)[0]
+    if all_sum is None and n is not None and n < 2:
+        raise ConfigError(f"{loss} needs a batch of at least 2{why}, got N={n}")
+    return (*f32(z1, z2), all_sum or (lambda x: x))
+
+
 def l2_normalize(x, eps=1e-12):
     """Rows of x scaled to unit L2 norm, x / max(‖x‖², eps)^½: Keras's ``ops.normalize``."""
     return ops.normalize(x, axis=-1, order=2, epsilon=eps ** 0.5)

@@ -3,7 +3,7 @@ with the normalisations of the authors' official code."""
 from keras import ops
 
 from sslzoo.errors import ConfigError
-from sslzoo.losses.common import check_positive, check_same_shape, f32
+from sslzoo.losses.common import batch_statistics_inputs, check_positive
 
 
 def _var_cov(cov, eps):
@@ -27,12 +27,8 @@ def vicreg_terms(z1, z2, eps=1e-4, all_sum=None):
     replicas (two all-reduces), and every replica returns the global batch's terms.
     """
     check_positive("eps", eps)
-    check_same_shape(z1, z2)
-    n = tuple(z1.shape)[0]
-    if all_sum is None and n is not None and n < 2:
-        raise ConfigError(f"vicreg_loss needs a batch of at least 2 (unbiased variance), got {n}")
-    total = all_sum or (lambda x: x)
-    z1, z2 = f32(z1, z2)
+    z1, z2, total = batch_statistics_inputs(z1, z2, "vicreg_loss", all_sum,
+                                            " (unbiased variance)")
     n, s1, s2, sq = total((ops.cast(ops.shape(z1)[0], "float32"), ops.sum(z1, axis=0),
                            ops.sum(z2, axis=0), ops.sum(ops.square(z1 - z2))))
     inv = sq / (n * ops.cast(ops.shape(z1)[1], "float32"))
