@@ -1,6 +1,9 @@
 """Train-step benchmark: sslzoo vs a plain Keras step, CRR and UMM overheads, the input
 pipeline, MFU and peak memory. Writes benchmark.json and benchmark.md and prints the table.
 
+With --epoch_cost it times the per-epoch CRR callback (ΔR, and RankMe and LiDAR) against an
+epoch at pretraining's defaults (sslzoo.bench.epoch_cost) and writes epoch_cost.json/.md.
+
 With --scaling it runs the scaling study instead (sslzoo.bench.scaling): the ΔR cost over a
 grid of batch sizes and feature widths with its log-log slopes, and the step time (CRR on and
 off) per batch size. It writes scaling.json and scaling.md and prints the tables.
@@ -8,6 +11,7 @@ off) per batch size. It writes scaling.json and scaling.md and prints the tables
     sslzoo-benchmark                                   # SimCLR, resnet18, batch 128, 32 px
     sslzoo-benchmark --backbone=resnet_tiny --batch_size=16 --steps=2 --warmup=1 --repeats=1
     sslzoo-benchmark --scaling                         # batches 64..1024 × widths 128..2048
+    sslzoo-benchmark --epoch_cost                      # the per-epoch CRR callback's cost
 """
 import os
 import sys
@@ -43,6 +47,10 @@ flags.DEFINE_string("output_dir", "", "Output folder; empty = runs/benchmark_<ti
                     "(runs/scaling_<time> with --scaling).")
 flags.DEFINE_bool("scaling", False, "Run the scaling study (ΔR cost and step time vs batch "
                   "size and width) instead of the benchmark; writes scaling.json/.md.")
+flags.DEFINE_bool("epoch_cost", False, "Measure the per-epoch CRR callback (ΔR, and RankMe and "
+                  "LiDAR) against an epoch at pretraining's defaults instead; writes "
+                  "epoch_cost.json/.md (--method, --repeats, --mixed_precision, --data_dir, "
+                  "--seed apply).")
 flags.DEFINE_string("scaling_backbone", "resnet_tiny", "Backbone of the scaling study's step "
                     "times (--method, --image_size, --probe, --mixed_precision apply).")
 flags.DEFINE_list("scaling_batches", ["64", "128", "256", "512", "1024"],
@@ -86,6 +94,16 @@ def scaling_study():
     return result, markdown(result)
 
 
+def epoch_cost():
+    """(result, Markdown) of the per-epoch callback cost from the flags."""
+    from sslzoo.bench.epoch_cost import markdown, run_epoch_cost
+
+    result = run_epoch_cost(method=FLAGS.method, repeats=FLAGS.repeats,
+                            precision=FLAGS.mixed_precision, data_dir=FLAGS.data_dir or None,
+                            seed=FLAGS.seed)
+    return result, markdown(result)
+
+
 def overhead_benchmark():
     """(result, Markdown) of the overhead benchmark from the flags."""
     from sslzoo.bench.report import markdown
@@ -110,10 +128,13 @@ def main(argv):
     from sslzoo.utils.logs import quiet_tfds
 
     quiet_tfds()
-    kind = "scaling" if FLAGS.scaling else "benchmark"
+    if FLAGS.scaling and FLAGS.epoch_cost:
+        raise app.UsageError("--scaling and --epoch_cost are two studies: pass one")
+    kind = "scaling" if FLAGS.scaling else "epoch_cost" if FLAGS.epoch_cost else "benchmark"
+    study = {"scaling": scaling_study, "epoch_cost": epoch_cost}.get(kind, overhead_benchmark)
     out = FLAGS.output_dir or f"runs/{kind}_{time.strftime('%Y%m%d-%H%M%S')}"
     try:
-        result, table = scaling_study() if FLAGS.scaling else overhead_benchmark()
+        result, table = study()
     except SSLZooError as e:
         logging.error("%s", e)
         print(f"error: {e}", file=sys.stderr)

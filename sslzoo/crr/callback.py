@@ -14,7 +14,15 @@ up to its last finished epoch; non-finite ΔR is written as null) and, every ``p
 epochs, at the warning and at the end of training, ``crr.png``. With ``early_stop`` it stops at the
 warning and restores the best-by-CRR weights (kept in memory for the last patience + 2
 epochs and the held-out peak).
+
+With ``quality`` (the default) it also logs the label-free scores of ``sslzoo.quality`` on the
+held-out set, under ``rankme/<tap>`` and ``lidar/<tap>`` (monitors like the ``crr/`` keys):
+RankMe of the held-out images' first-view features, and LiDAR of ``lidar_views`` views each
+of its first ``lidar_images`` images (the two ΔR views and ``lidar_views`` − 2 more, drawn
+once like them). Both use the pooled features unnormalised, as their papers do.
 """
+import math
+
 import keras
 from absl import logging
 
@@ -30,8 +38,14 @@ from sslzoo.utils.seeds import seed_for
 class CRRCallback(keras.callbacks.Callback):
     def __init__(self, heldout_images, train_images, output_dir=None, watch=None, early=None,
                  patience=5, drop_tol=0.02, gap_threshold=0.05, early_stop=False, eps=0.5,
-                 batch_size=256, plot_every=10, ignore_before=0, seed=0):
+                 batch_size=256, plot_every=10, ignore_before=0, seed=0, quality=True,
+                 lidar_images=32, lidar_views=8):
         super().__init__()
+        if quality and (int(lidar_views) < 2 or int(lidar_images) < 2):
+            raise ConfigError(f"LiDAR needs at least 2 images and 2 views of each, got "
+                              f"lidar_images={lidar_images}, lidar_views={lidar_views}")
+        self.quality = bool(quality)
+        self.lidar_images, self.lidar_views = int(lidar_images), int(lidar_views)
         self.images = {"heldout": heldout_images, "train": train_images}
         self.output_dir, self.watch, self.early = output_dir, watch, early
         self.patience, self.drop_tol, self.gap_threshold = patience, drop_tol, gap_threshold
@@ -59,28 +73,56 @@ class CRRCallback(keras.callbacks.Callback):
         views = TwoViews(m.recipe, m.image_size)
         self._views = {k: views(v, seed=seed_for(self.seed, "crr_reference", i))
                        for i, (k, v) in enumerate(self.images.items())}
-        self.history = {t: {"heldout": [], "train": []} for t in taps}
+        self._lidar_views = []
+        if self.quality:
+            first = self.images["heldout"][:self.lidar_images]
+            for i in range(math.ceil((self.lidar_views - 2) / 2)):
+                self._lidar_views.extend(views(first, seed=seed_for(self.seed, "lidar_views", i)))
+            self._lidar_views = self._lidar_views[:self.lidar_views - 2]
+        self._features = reference.features_fn(self.model, taps)
+        curves = ("heldout", "train", *(("rankme", "lidar") if self.quality else ()))
+        self.history = {t: {c: [] for c in curves} for t in taps}
         self.warning = self.saved_warning
         for tap, h in (self.saved_history or {}).items():
-            if tap in self.history:
-                self.history[tap] = {k: list(v) for k, v in h.items()}
+            if tap in self.history:  # a report without some curves leaves them empty
+                self.history[tap].update({k: list(v) for k, v in h.items()
+                                          if k in self.history[tap]})
 
     def reference_delta_r(self, v1, v2):
         """{tap: ΔR} of the model's tapped features for fixed views v1, v2."""
-        return reference.reference_delta_r(self.model, v1, v2, list(self.history), self.eps,
-                                           self.batch_size)
+        z = reference.tap_features(self._features, [v1, v2], 2 * self.batch_size)
+        return {t: reference.delta_r(t, *z[t], eps=self.eps) for t in self.history}
+
+    def measure(self, split):
+        """{tap: {curve: value}} on one reference split: its ΔR, and on the held-out split
+        with ``quality`` also RankMe and LiDAR (one pass over the views for all three)."""
+        taps = list(self.history)
+        if not (self.quality and split == "heldout"):
+            return {t: {split: v} for t, v in self.reference_delta_r(*self._views[split]).items()}
+        pair = reference.tap_features(self._features, list(self._views[split]),
+                                      2 * self.batch_size)
+        extra = reference.tap_features(self._features, self._lidar_views,
+                                       2 * self.batch_size) if self._lidar_views else {}
+        return {t: {split: reference.delta_r(t, *pair[t], eps=self.eps),
+                    **reference.quality_scores(t, [*pair[t], *extra.get(t, [])])}
+                for t in taps}
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
-        for split, (v1, v2) in self._views.items():
-            for tap, value in self.reference_delta_r(v1, v2).items():
-                curve = self.history[tap][split]
-                curve.extend([float("nan")] * (epoch - len(curve)))  # resumed without a report
-                curve.append(value)
+        for split in self._views:
+            for tap, values in self.measure(split).items():
+                for name, value in values.items():
+                    curve = self.history[tap][name]
+                    curve.extend([math.nan] * (epoch - len(curve)))  # resumed without a report
+                    curve.append(value)
         for tap, h in self.history.items():
+            for curve in h.values():  # a curve not measured this epoch gets NaN
+                curve.extend([math.nan] * (epoch + 1 - len(curve)))
             logs[f"crr/{tap}/heldout_delta_r"] = h["heldout"][-1]
             logs[f"crr/{tap}/train_delta_r"] = h["train"][-1]
             logs[f"crr/{tap}/gap"] = gaps(h)[-1]
+            if self.quality:
+                logs[f"rankme/{tap}"], logs[f"lidar/{tap}"] = h["rankme"][-1], h["lidar"][-1]
         if self.early_stop:
             self._snapshots.keep(epoch, self.model.get_weights(),
                                  self.history[self.watch]["heldout"])
@@ -125,7 +167,10 @@ class CRRCallback(keras.callbacks.Callback):
                 "settings": {"watch": self.watch, "early": list(self.early),
                              "patience": self.patience, "drop_tol": self.drop_tol,
                              "gap_threshold": self.gap_threshold, "eps": self.eps,
-                             "ignore_before": self.ignore_before,
+                             "ignore_before": self.ignore_before, "quality": self.quality,
+                             "lidar_images": min(self.lidar_images,
+                                                 int(self.images["heldout"].shape[0])),
+                             "lidar_views": self.lidar_views,
                              "heldout_images": int(self.images["heldout"].shape[0]),
                              "train_images": int(self.images["train"].shape[0])},
                 "history": json_history(self.history)}

@@ -205,17 +205,20 @@ class Throughput(keras.callbacks.Callback):
 
 class ConciseProgbar(keras.callbacks.ProgbarLogger):
     """Keras's progress bar showing the losses, the learning rate, the probe and UMM terms, and
-    only the ``show_taps``' CRR values (ΔR, held-out ΔR and gap); metrics.csv and TensorBoard
-    keep every key."""
+    only the ``show_taps``' CRR values (ΔR, held-out ΔR, gap, RankMe and LiDAR); metrics.csv
+    and TensorBoard keep every key."""
+
+    PER_TAP = ("crr/", "rankme/", "lidar/")
 
     def __init__(self, show_taps=("stage4", "proj")):
         super().__init__()
         self.shown = {f"crr/{t}/{k}" for t in show_taps
                       for k in ("delta_r", "heldout_delta_r", "gap")}
+        self.shown |= {f"{s}{t}" for s in ("rankme/", "lidar/") for t in show_taps}
 
     def _filter(self, logs):
         return {k: v for k, v in (logs or {}).items()
-                if not k.startswith("crr/") or k in self.shown}
+                if not k.startswith(self.PER_TAP) or k in self.shown}
 
     def on_train_batch_end(self, batch, logs=None):
         super().on_train_batch_end(batch, self._filter(logs))

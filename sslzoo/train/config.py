@@ -46,6 +46,15 @@ class PretrainConfig:
     crr_patience: int = setting(5, "Epochs a CRR warning signal must persist.", lower=1)
     crr_early_stop: bool = setting(False, "Stop at the CRR warning and restore the best-by-CRR "
                                    "weights.")
+    crr_quality: bool = setting(True, "Also log the label-free scores rankme/<tap> and "
+                                "lidar/<tap> on the held-out CRR reference set every epoch.")
+    lidar_images: int = setting(32, "Held-out images LiDAR scores each epoch (the first ones of "
+                                "the CRR reference set).", lower=2)
+    lidar_views: int = setting(8, "Views of each image LiDAR scores (q; its paper uses more).",
+                               lower=2)
+    select_by: str = setting("", "Label-free model selection: keep the best epoch by this score "
+                             "(e.g. crr/stage4/heldout_delta_r, rankme/stage4, lidar/proj) and "
+                             "end with its weights; empty = the last epoch.")
     umm: bool = setting(False, "Add the Undoing Memorization Mechanism (bi-level; see sslzoo.umm).")
     umm_early: str = setting("stage2", "UMM early part: the block output that ends it (stage1.."
                              "stage3, stageN_blockM_out) or a number of blocks.")

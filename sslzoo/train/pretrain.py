@@ -31,6 +31,7 @@ from sslzoo.train.config import PretrainConfig
 from sslzoo.train.device import is_chief, make_strategy, setup_precision
 from sslzoo.train.init import load_backbone
 from sslzoo.train.loop import fit_from_step
+from sslzoo.train.selection import SelectBest, check_select_by
 from sslzoo.umm import UMM
 from sslzoo.umm.report import write_umm_report
 from sslzoo.utils import io
@@ -92,7 +93,9 @@ def crr_callback(cfg, model, train, start_epoch, run_dir=None):
     callback = CRRCallback(heldout.first_images(n), train.first_images(n),
                            output_dir=cfg.output_dir, patience=cfg.crr_patience,
                            early_stop=cfg.crr_early_stop,
-                           ignore_before=math.ceil(cfg.warmup_epochs), seed=cfg.seed)
+                           ignore_before=math.ceil(cfg.warmup_epochs), seed=cfg.seed,
+                           quality=cfg.crr_quality, lidar_images=cfg.lidar_images,
+                           lidar_views=cfg.lidar_views)
     report = os.path.join(run_dir or cfg.output_dir, "crr_report.json")
     if start_epoch and os.path.exists(report):  # continue the curves of a resumed run
         callback.saved_history = load_history(report, start_epoch)
@@ -163,6 +166,9 @@ def pretrain(cfg=None, callbacks=(), **overrides):
         methods.set_training_length(model, opt_info["total_steps"], steps_per_epoch)
         model.compile(optimizer)
         model.build_all()
+    if cfg.select_by:
+        check_select_by(cfg.select_by, model.ssl_model.taps, cfg.crr_quality,
+                        bool(cfg.crr_every and cfg.crr_reference_size))
     ckpt_dir = prepare_run_dir(cfg, run_dir)  # after every check that can fail on bad flags
     ssl_model = model.ssl_model  # the method (UMM wraps it)
     nan_guard = cb.NaNGuard()
@@ -188,7 +194,11 @@ def pretrain(cfg=None, callbacks=(), **overrides):
     tb_dir = os.path.join(cfg.output_dir, "tb")
     if start_step:
         cb.rewrite_tensorboard(tb_dir, csv_log.rows)
-    callbacks = [nan_guard, *([crr] if crr else []), *callbacks, csv_log, checkpointer,
+    if cfg.select_by and crr is None:
+        raise ConfigError(f"--select_by={cfg.select_by} needs a CRR reference set of at least "
+                          "2 images in both the held-out split and --split")
+    select = [SelectBest(cfg.select_by, cfg.output_dir)] if cfg.select_by else []
+    callbacks = [nan_guard, *([crr] if crr else []), *select, *callbacks, csv_log, checkpointer,
                  throughput,
                  keras.callbacks.TensorBoard(tb_dir, write_graph=False, profile_batch=0),
                  cb.ConciseProgbar()]
@@ -219,6 +229,8 @@ def pretrain(cfg=None, callbacks=(), **overrides):
             summary["linear_probe_top1_before"] = before
     if crr is not None:
         summary["crr_warning"] = crr.warning
+    if select:
+        summary["selected"] = select[0].selected
     if cfg.umm:
         summary["umm"] = model.settings
         write_umm_report(cfg, summary, watch=crr.watch if crr is not None else None)

@@ -15,6 +15,7 @@ from sslzoo import backbones, methods
 from sslzoo.errors import TrainingError
 from sslzoo.methods.simclr import SimCLR
 from sslzoo.train.pretrain import pretrain
+from sslzoo.train.selection import load_selected
 from tests.apps.conftest import REPO, SMALL, app_cmd, run_app
 from tests.train.test_reproducible import weights
 
@@ -44,6 +45,8 @@ def test_pretrain_writes_a_complete_run_dir(tmp_path, tfds_dir):
     for tap in ("stage1", "stage4", "proj"):  # per-step monitor and per-epoch reference ΔR
         assert all(float(r[f"crr/{tap}/delta_r"]) > 0 for r in rows)
         assert all(float(r[f"crr/{tap}/heldout_delta_r"]) > 0 for r in rows)
+        assert all(float(r[f"rankme/{tap}"]) >= 1 and float(r[f"lidar/{tap}"]) >= 1
+                   for r in rows)  # the label-free scores of sslzoo.quality, beside ΔR
     report = json.loads((run / "crr_report.json").read_text())
     assert len(report["history"]["stage4"]["train"]) == 2 and "crr_warning" in summary
     assert summary["steps"] == 2 * (256 // 64)
@@ -52,6 +55,31 @@ def test_pretrain_writes_a_complete_run_dir(tmp_path, tfds_dir):
     net = backbones.build("resnet_tiny", image_size=32)
     net.load_weights(str(run / "backbone.weights.h5"))
     assert not any(f.name.startswith(".tmp-") for f in run.iterdir())
+
+
+def test_select_by_ends_with_the_best_epoch_by_the_score(tmp_path, tfds_dir):
+    summary = pretrain(**_small_kwargs(tmp_path, tfds_dir, epochs=3, select_by="lidar/stage4",
+                                       lidar_images=32, crr_reference_size=64))
+    run = tmp_path / "run"
+    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    scores = [float(r["lidar/stage4"]) for r in rows]
+    assert summary["selected"]["epoch"] == 1 + int(np.argmax(scores))
+    assert summary["selected"]["value"] == pytest.approx(max(scores))
+    assert summary["steps"] == 3 * 4  # the optimizer's state is not rolled back
+    # The saved backbone is the selected epoch's, not the last one's.
+    model = methods.build("simclr", "resnet_tiny", image_size=32, num_classes=10,
+                          proj_hidden_dim=128, proj_dim=64)  # with the run's online probe
+    model.compile(keras.optimizers.Adam())
+    model.build_all()
+    model.set_weights(load_selected(str(run / "selected.weights.npz")))
+    saved = backbones.build("resnet_tiny", image_size=32)
+    saved.load_weights(str(run / "backbone.weights.h5"))
+    for a, b in zip(model.backbone.weights, saved.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    with pytest.raises(ValueError, match="choose one of"):
+        pretrain(**_small_kwargs(tmp_path, tfds_dir, select_by="rankme/stage9",
+                                 output_dir=str(tmp_path / "bad")))
+    assert not (tmp_path / "bad").exists()  # refused before the run directory is made
 
 
 def test_steps_per_epoch_repeats_the_split(tmp_path, tfds_dir):

@@ -24,11 +24,12 @@ def _planted(callback, epochs):
     """Replace real measurement by a planted series: stage4 peaks at epoch index 4."""
     series = iter(range(2 * epochs))
 
-    def measure(v1, v2):
+    def measure(split):
         e = next(series) // 2
         late = 10.0 + e if e <= 4 else 14.0 - 2 * (e - 4)
-        return {t: (late if t in ("stage4", "proj") else 5.0 + 0.1 * e) for t in callback.history}
-    callback.reference_delta_r = measure
+        return {t: {split: late if t in ("stage4", "proj") else 5.0 + 0.1 * e}
+                for t in callback.history}
+    callback.measure = measure
 
 
 def test_measures_every_tap_on_fixed_views_and_logs_them(model, tmp_path):
@@ -131,3 +132,69 @@ def test_crr_keys_drive_keras_early_stopping(model, tmp_path):
         if model.stop_training:
             break
     assert epoch == 6 and stop.best == 14.0  # peak at index 4, two epochs of patience after it
+
+
+def test_logs_rankme_and_lidar_of_every_tap(model, tmp_path):
+    """rankme/<tap> is RankMe of the held-out first views' features; lidar/<tap> is LiDAR of
+    lidar_views views of the first lidar_images images: the two ΔR views and fixed extra ones."""
+    from sslzoo.crr import reference
+
+    cb = CRRCallback(_images(12, 0), _images(12, 1), output_dir=str(tmp_path), batch_size=8,
+                     lidar_images=6, lidar_views=5)
+    cb.set_model(model)
+    cb.on_train_begin()
+    assert len(cb._lidar_views) == 3 and cb._lidar_views[0].shape[0] == 6
+    logs = {}
+    cb.on_epoch_end(0, logs)
+    taps = list(cb.history)
+    v1, v2 = cb._views["heldout"]
+    features = reference.features_fn(model, taps)
+    pair = reference.tap_features(features, [v1, v2])
+    extra = reference.tap_features(features, cb._lidar_views)
+    for tap in taps:
+        z = np.asarray(pair[tap][0], np.float64)
+        s = np.linalg.svd(z, compute_uv=False)
+        p = s / s.sum() + 1e-7
+        assert logs[f"rankme/{tap}"] == pytest.approx(np.exp(-(p * np.log(p)).sum()), rel=1e-3)
+        views = np.stack([np.asarray(f[:6], np.float64) for f in [*pair[tap], *extra[tap]]], 1)
+        mu_i = views.mean(1)
+        sb = np.cov(mu_i.T, bias=False)
+        w = (views - mu_i[:, None]).reshape(-1, views.shape[2])
+        sw = w.T @ w / (6 * 4) + 1e-4 * np.eye(views.shape[2])
+        ev, vec = np.linalg.eigh(sw)
+        root = vec @ np.diag(ev ** -0.5) @ vec.T
+        lam = np.clip(np.linalg.eigvalsh(root @ sb @ root), 0, None)
+        q = lam / lam.sum() + 1e-7
+        assert logs[f"lidar/{tap}"] == pytest.approx(np.exp(-(q * np.log(q)).sum()), rel=1e-2)
+        assert 1.0 <= logs[f"lidar/{tap}"] <= 5.01  # at most n - 1
+    report = json.loads((tmp_path / "crr_report.json").read_text())
+    assert report["history"]["proj"]["lidar"] == [pytest.approx(logs["lidar/proj"])]
+    assert report["settings"]["lidar_views"] == 5
+
+
+def test_quality_off_and_bad_lidar_settings(model):
+    cb = CRRCallback(_images(4, 0), _images(4, 1), quality=False)
+    cb.set_model(model)
+    cb.on_train_begin()
+    logs = {}
+    cb.on_epoch_end(0, logs)
+    assert "crr/proj/gap" in logs and not any(k.startswith(("rankme/", "lidar/")) for k in logs)
+    with pytest.raises(ValueError, match="LiDAR needs at least 2 images and 2 views"):
+        CRRCallback(_images(4, 0), _images(4, 1), lidar_views=1)
+
+
+def test_quality_keys_drive_keras_early_stopping(model):
+    """A missing monitor makes EarlyStopping warn and never stop; rankme/proj stops it."""
+    import keras
+
+    crr = CRRCallback(_images(8, 0), _images(8, 1), lidar_images=4, lidar_views=2)
+    stop = keras.callbacks.EarlyStopping(monitor="rankme/proj", mode="max", patience=1,
+                                         min_delta=1e9)
+    callbacks = keras.callbacks.CallbackList([crr, stop], model=model)
+    callbacks.on_train_begin()
+    model.stop_training = False
+    for epoch in range(5):
+        callbacks.on_epoch_end(epoch, {})
+        if model.stop_training:
+            break
+    assert epoch == 1 and np.isfinite(stop.best)
