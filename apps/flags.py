@@ -1,7 +1,9 @@
 """absl flags generated from a settings dataclass, so names, defaults and help live in one place."""
 import dataclasses
+import glob
+import os
 
-from absl import flags
+from absl import app, flags
 
 
 def define_from_dataclass(cls, flag_values=flags.FLAGS):
@@ -56,3 +58,17 @@ def run_from_flags(cls, job, flag_values=flags.FLAGS):
         logging.error("%s", e)
         print(f"error: {e}", file=sys.stderr)
         return None
+
+
+def run_dirs(spec, what="run directories"):
+    """The directories of a comma-separated list of globs (``--runs``), each pattern
+    required to match; a UsageError names the one that matches nothing."""
+    out = []
+    for pattern in (p.strip() for p in spec.split(",") if p.strip()):
+        found = sorted(d for d in glob.glob(pattern) if os.path.isdir(d))
+        if not found:
+            raise app.UsageError(f"--runs: {pattern!r} matches no directory")
+        out += found
+    if not out:
+        raise app.UsageError(f"--runs is empty: give the {what}")
+    return out

@@ -6,10 +6,11 @@ the last stage's probe with each label-free signal, and the CRR warning against 
 
 Writes seeds.json, seeds.md and seeds.png into --output_dir and prints the Markdown.
 """
-import glob
 import os
 
 from absl import app, flags
+
+from apps.flags import run_dirs
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("runs", "", "Comma-separated sslzoo-study run directories (globs allowed).")
@@ -22,18 +23,6 @@ flags.DEFINE_bool("per_run", False, "Only print one table row per run (finished 
                   "for a search over settings; writes nothing.")
 
 
-def _dirs():
-    out = []
-    for pattern in (p.strip() for p in FLAGS.runs.split(",") if p.strip()):
-        found = sorted(glob.glob(pattern))
-        if not found:
-            raise app.UsageError(f"--runs: {pattern!r} matches no directory")
-        out += found
-    if not out:
-        raise app.UsageError("--runs is empty: give the study run directories")
-    return out
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -41,10 +30,10 @@ def main(argv):
     from sslzoo.utils.io import write_json, write_text
 
     if FLAGS.per_run:
-        print(run_rows(_dirs()))
+        print(run_rows(run_dirs(FLAGS.runs, "study run directories")))
         return
     early = tuple(t.strip() for t in FLAGS.early.split(",") if t.strip())
-    summary = summarize_seeds(_dirs(), watch=FLAGS.watch, early=early,
+    summary = summarize_seeds(run_dirs(FLAGS.runs, "study run directories"), watch=FLAGS.watch, early=early,
                               replay=FLAGS.replay_warning)
     text = markdown(summary)
     print(text)
