@@ -1,13 +1,19 @@
 """SSL losses: pure functions over keras.ops; arrays in, a float32 scalar out."""
 from sslzoo.losses.barlow_twins import barlow_twins_loss
 from sslzoo.losses.byol import byol_loss
+from sslzoo.losses.dcl import dcl_loss, dclw_loss
+from sslzoo.losses.deepcluster import deepcluster_v2_loss
 from sslzoo.losses.dino import dino_loss
+from sslzoo.losses.mmcr import mmcr_loss
 from sslzoo.losses.moco import moco_loss
 from sslzoo.losses.mocov3 import mocov3_loss
+from sslzoo.losses.nnclr import nearest_neighbours, nnclr_loss
 from sslzoo.losses.simclr import simclr_loss
 from sslzoo.losses.simsiam import simsiam_loss
 from sslzoo.losses.swav import sinkhorn_knopp, swav_loss
+from sslzoo.losses.tico import tico_loss
 from sslzoo.losses.vicreg import vicreg_loss, vicreg_terms
+from sslzoo.losses.wmse import cholesky_whiten, wmse_loss
 
 __all__ = [
     "simclr_loss",
@@ -21,4 +27,13 @@ __all__ = [
     "swav_loss",
     "vicreg_loss",
     "vicreg_terms",
+    "nnclr_loss",
+    "nearest_neighbours",
+    "dcl_loss",
+    "dclw_loss",
+    "tico_loss",
+    "wmse_loss",
+    "cholesky_whiten",
+    "deepcluster_v2_loss",
+    "mmcr_loss",
 ]

@@ -32,9 +32,10 @@ def check_same_shape(a, b, names=("z1", "z2")):
 
 
 def batch_statistics_inputs(z1, z2, loss, all_sum=None, why=""):
-    """(z1, z2 in float32, the sum over replicas) for a loss built from batch statistics:
+    """(z1, z2 in float32, the cross-replica reduction) for a loss built from batch statistics:
     (N, D) embeddings of the same shape and, on one device, N >= 2 (``why`` says what for).
-    With ``all_sum`` None the sum is the identity."""
+    ``all_sum`` is the reduction the loss uses (``sslzoo.utils.replicas.all_sum``, or
+    ``all_gather`` for a loss that gathers the rows); with None it is the identity."""
     check_same_shape(z1, z2)
     n = tuple(z1.shape)[0]
     if all_sum is None and n is not None and n < 2:
@@ -45,3 +46,10 @@ def batch_statistics_inputs(z1, z2, loss, all_sum=None, why=""):
 def l2_normalize(x, eps=1e-12):
     """Rows of x scaled to unit L2 norm, x / max(‖x‖², eps)^½: Keras's ``ops.normalize``."""
     return ops.normalize(x, axis=-1, order=2, epsilon=eps ** 0.5)
+
+
+def mean_cross_entropy(logits, labels):
+    """1/N Σ_n −log softmax(logits_n)[labels_n] for (N, K) float32 logits, (N,) integer labels."""
+    labels = ops.expand_dims(ops.cast(labels, "int32"), 1)
+    picked = ops.take_along_axis(logits, labels, axis=1)[:, 0]
+    return ops.mean(ops.logsumexp(logits, axis=1) - picked)
