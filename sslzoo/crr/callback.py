@@ -65,7 +65,7 @@ class CRRCallback(keras.callbacks.Callback):
             raise ConfigError("CRRCallback needs a model with CRR taps: build it with "
                               "crr_every > 0")
         backbone_taps = [t for t in taps if t != "proj"]
-        self.watch = self.watch or ("stage4" if "stage4" in taps else taps[-1])
+        self.watch = self.watch or ("stage4" if "stage4" in taps else (backbone_taps or taps)[-1])
         if self.early is None:
             before = backbone_taps[:backbone_taps.index(self.watch)] if (
                 self.watch in backbone_taps) else backbone_taps

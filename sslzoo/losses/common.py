@@ -11,9 +11,12 @@ def f32(*xs):
 
 
 def pooled_f32(x):
-    """Float32 features: an (N, H, W, C) map global-average-pooled to (N, C); (N, D) as is."""
+    """Float32 features: an (N, H, W, C) map global-average-pooled to (N, C); (N, T, D)
+    transformer tokens to their CLS token (N, D), as a ViT's taps are; (N, D) as is."""
     x = ops.cast(x, "float32")
-    return ops.mean(x, axis=(1, 2)) if len(x.shape) == 4 else x
+    if len(x.shape) == 4:
+        return ops.mean(x, axis=(1, 2))
+    return x[:, 0] if len(x.shape) == 3 else x
 
 
 def check_positive(name, value):

@@ -36,8 +36,8 @@ def build(method="simclr", backbone="resnet_tiny", image_size=32, num_classes=No
     """An untrained SSL model: ``build("simclr", "resnet18", image_size=32, temperature=0.2)``.
 
     ``hparams`` override the method's paper defaults (``METHODS[name].defaults``). ``taps``
-    are the layers whose ΔR is monitored every ``crr_every`` steps (default: the four stages
-    and the projector; ``crr_every=0`` turns CRR monitoring off). ``augment`` overrides fields
+    are the layers whose ΔR is monitored every ``crr_every`` steps (default: a ResNet's four
+    stages or a ViT's blocks at every quarter of its depth, and the projector; ``crr_every=0`` turns CRR monitoring off). ``augment`` overrides fields
     of the method's augmentation recipe (a dict, or text as ``--augment`` takes it); ``seed``
     seeds the views made in the train step (``augment_in_step``).
     """
@@ -46,7 +46,7 @@ def build(method="simclr", backbone="resnet_tiny", image_size=32, num_classes=No
         backbone, image_size=image_size, stem=stem, sync_bn=sync_bn)
     return cls(net, num_classes=num_classes, image_size=image_size,
                augment_in_step=augment_in_step,
-               taps=DEFAULT_TAPS if taps is None else taps, crr_every=crr_every,
+               taps=taps, crr_every=crr_every,
                augment=augment, seed=seed, **hparams)
 
 

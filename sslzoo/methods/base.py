@@ -64,7 +64,13 @@ from sslzoo.utils.config import is_int
 from sslzoo.utils.replicas import all_gather, keras_step_logs
 from sslzoo.utils.seeds import seed_for
 
-DEFAULT_TAPS = ("stage1", "stage2", "stage3", "stage4", "proj")
+DEFAULT_TAPS = ("stage1", "stage2", "stage3", "stage4", "proj")  # a ResNet's
+
+
+def default_taps(backbone):
+    """The CRR taps of a model on ``backbone`` by default: its ``backbones.default_taps`` (a
+    ResNet's four stages, a ViT's blocks at every quarter of its depth) and the projector."""
+    return (*backbones.default_taps(backbone), "proj")
 PROBE_LR = 1e-2  # the online probe's Adam rate (chosen in BUILD.md, "Pretraining")
 
 
@@ -80,9 +86,10 @@ class SSLMethod(keras.Model):
     local_size = 0  # their side in pixels
 
     def __init__(self, backbone, num_classes=None, image_size=None, augment_in_step=False,
-                 taps=DEFAULT_TAPS, crr_every=1, crr_eps=0.5, crr_normalize=True, augment=None,
+                 taps=None, crr_every=1, crr_eps=0.5, crr_normalize=True, augment=None,
                  seed=0, **hparams):
         super().__init__(name=f"{self.method}_{backbone.name}")
+        taps = default_taps(backbone) if taps is None else taps
         self._init_config = {
             "num_classes": num_classes, "image_size": image_size,
             "augment_in_step": bool(augment_in_step), "taps": list(taps),

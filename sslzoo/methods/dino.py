@@ -83,6 +83,13 @@ class DINO(EMAMethod):
         g = 0.4 if g is None else g
         if not (isinstance(loc, numbers.Real) and 0 < loc < g):
             raise bad("local_crops_scale", f"in (0, global_crops_scale = {g})")
+        patch = getattr(self.backbone, "build_args", {}).get("patch_size")
+        if patch and size and size % patch:
+            raise ConfigError(f"dino hparam local_crops_size must be a multiple of the ViT's "
+                              f"patch size {patch}, got {size} (a ViT drops the pixels that "
+                              "fill no whole patch)")
+        if not size and patch:  # 3/7 of the image, to a whole number of patches
+            size = max(patch, round(self.image_size * 3 / 7 / patch) * patch)
         size = size or max(MIN_IMAGE_SIZE, round(self.image_size * 3 / 7))
         if not MIN_IMAGE_SIZE <= size < self.image_size:
             raise ConfigError(

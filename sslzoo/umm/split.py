@@ -1,23 +1,24 @@
 """Split a backbone into an early part f_e and a late part f_el at a block output."""
-import re
-
 import keras
 
+from sslzoo import backbones
 from sslzoo.errors import ConfigError
-
-_BLOCK_OUT = re.compile(r"^stage\d+(_block\d+_out)?$")
 
 
 def block_outputs(backbone):
-    """Names of the backbone's residual-block outputs, in forward order (the valid splits)."""
-    return [layer.name for layer in backbone.layers if _BLOCK_OUT.match(layer.name)]
+    """Names of the backbone's block outputs, in forward order (the valid splits): a ResNet's
+    residual blocks, a ViT's transformer blocks (``backbones.blocks_of``)."""
+    return backbones.blocks_of(backbone)
 
 
 def resolve_split(backbone, early):
-    """The layer name ending the early part: a block-output name, or a number of blocks."""
+    """The layer name ending the early part: a block-output name (for a ViT also its tap name,
+    "block3" for "block3_out"), or a number of blocks."""
     names = block_outputs(backbone)
     if isinstance(early, str) and early.isdigit():
         early = int(early)
+    if isinstance(early, str) and f"{early}_out" in names:
+        early = f"{early}_out"
     if isinstance(early, int) and not isinstance(early, bool):
         if not 1 <= early < len(names):
             raise ConfigError(f"UMM early={early} blocks: {backbone.name} has {len(names)} "
