@@ -53,14 +53,6 @@ def delta_r(tap, z1, z2, eps=0.5):
         tap, z1, z2) else math.nan
 
 
-def reference_delta_r(model, v1, v2, taps, eps=0.5, batch_size=256):
-    """{tap: ΔR} of ``model.forward``'s features at ``taps`` for the fixed views ``v1``, ``v2``
-    (pair partition, L2-normalised features; inference mode, in batches of ``batch_size``
-    pairs). A tap with non-finite features gets NaN and a warning."""
-    feats = tap_features(features_fn(model, taps), [v1, v2], 2 * batch_size)
-    return {t: delta_r(t, *feats[t], eps=eps) for t in taps}
-
-
 def quality_scores(tap, views):
     """{"rankme", "lidar"} of one tap's features: RankMe of the first view's (n, d) features
     (unnormalised, as in the paper), LiDAR of the (m, q, d) stack of the first m images' q
