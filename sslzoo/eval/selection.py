@@ -133,6 +133,22 @@ def analyse_level(points, scores=SCORES):
     return out
 
 
+def last_epoch_baseline(points):
+    """The regret of selecting with no score: train to the end with a setting drawn at random.
+    {pooled, per_method: {m: r}, mean, max}: the expected regret (best probe accuracy among
+    ``points`` minus a final checkpoint's, averaged over the final checkpoints), pooled and
+    within each method."""
+    def expected(pts):
+        best = max(p["probe_acc"] for p in pts)
+        finals = [best - p["probe_acc"] for p in pts if p["final"]]
+        return float(np.mean(finals)) if finals else None
+    per = {m: expected([p for p in points if p["method"] == m])
+           for m in sorted({p["method"] for p in points})}
+    regrets = [r for r in per.values() if r is not None]
+    return {"pooled": expected(points), "per_method": per, "mean": _mean(regrets),
+            "max": max(regrets) if regrets else None}
+
+
 def analyse(run_dirs, tap="stage4", scores=SCORES):
     """The selection study over ``run_dirs`` at ``tap``: {"tap", "runs", "points", "levels",
     "probe_splits"}."""
@@ -143,7 +159,8 @@ def analyse(run_dirs, tap="stage4", scores=SCORES):
     levels = {"checkpoints": points, "final": [p for p in points if p["final"]]}
     return {"tap": tap, "runs": len(run_dirs), "points": points,
             "probe_splits": sorted({p["probe_split"] for p in points}),
-            "levels": {k: analyse_level(v, scores) for k, v in levels.items()}}
+            "levels": {k: analyse_level(v, scores) for k, v in levels.items()},
+            "baseline": {k: last_epoch_baseline(v) for k, v in levels.items()}}
 
 
 def _f(v, digits=3):
@@ -171,6 +188,10 @@ def markdown(result):
             lines.append(f"| {s} | {_f(p['tau'])} | {_f(p['rho'])} | {_f(reg, 2)} | "
                          f"{p['pick'] or '–'} | {_f(r['mean_tau'])} | {_f(mean_reg, 2)} / "
                          f"{_f(max_reg, 2)} |")
+        b = {k: None if v is None else 100 * v
+             for k, v in result["baseline"][level].items() if k != "per_method"}
+        lines.append(f"| no score: a random setting's last epoch (expected) | – | – | "
+                     f"{_f(b['pooled'], 2)} | – | – | {_f(b['mean'], 2)} / {_f(b['max'], 2)} |")
     return "\n".join(lines)
 
 

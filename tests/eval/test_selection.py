@@ -89,6 +89,23 @@ def test_tau_rho_and_regret_have_the_planted_values(grid):
     assert "| heldout_delta_r |" in text and "**final** (3 points" in text
 
 
+def test_the_no_score_baseline_is_a_random_settings_last_epoch(grid):
+    base = analyse(grid)["baseline"]
+    # Finals 0.85 (a1), 0.72 (a2), 0.65 (b1); the best checkpoints are 0.95 of all, 0.90 of
+    # simclr and 0.95 of byol.
+    ck = base["checkpoints"]
+    assert ck["pooled"] == pytest.approx(np.mean([0.95 - 0.85, 0.95 - 0.72, 0.95 - 0.65]))
+    assert ck["per_method"]["simclr"] == pytest.approx(np.mean([0.90 - 0.85, 0.90 - 0.72]))
+    assert ck["per_method"]["byol"] == pytest.approx(0.95 - 0.65)
+    assert ck["mean"] == pytest.approx((0.115 + 0.30) / 2) and ck["max"] == pytest.approx(0.30)
+    fin = base["final"]  # among the finals the best is 0.85
+    assert fin["pooled"] == pytest.approx(np.mean([0.0, 0.13, 0.20]))
+    assert fin["per_method"]["byol"] == pytest.approx(0.0)
+    rows = [ln for ln in markdown(analyse(grid)).splitlines() if ln.startswith("| no score")]
+    assert rows[0].endswith("| – | – | 21.00 | – | – | 20.75 / 30.00 |")  # checkpoints
+    assert rows[1].endswith("| – | – | 11.00 | – | – | 3.25 / 6.50 |")  # finals
+
+
 def test_a_pretrain_run_gives_its_final_checkpoint(tmp_path):
     d = tmp_path / "p"
     d.mkdir()
