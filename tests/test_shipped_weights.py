@@ -8,11 +8,16 @@ import sslzoo
 from sslzoo import zoo
 from sslzoo.methods import available
 
-SHIPPED = [f"{m}_resnet_tiny_digits" for m in available()]
+# Methods added in issue 21 whose digits entries are not trained yet (README says so).
+PENDING = {"dcl", "emp_ssl", "mmcr", "nnclr", "tico", "wmse"}
+SHIPPED = [f"{m}_resnet_tiny_digits" for m in available() if m not in PENDING]
 
 
-def test_every_method_ships_an_entry():
+def test_every_method_ships_an_entry_but_the_pending_ones():
     assert set(SHIPPED) <= set(sslzoo.list_models())
+    assert PENDING <= set(available())
+    # A pending method that ships an entry must leave PENDING (so its entry is tested).
+    assert not {f"{m}_resnet_tiny_digits" for m in PENDING} & set(sslzoo.list_models())
 
 
 @pytest.mark.parametrize("name", SHIPPED)

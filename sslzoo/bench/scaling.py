@@ -39,9 +39,9 @@ from sslzoo.bench import machine
 from sslzoo.bench.report import machine_line
 from sslzoo.bench.run import NUM_CLASSES, build_model
 from sslzoo.bench.timing import alternate, batch_dataset, fixed_batch, time_call, time_steps
-from sslzoo.crr.coding_rate import _pick_side
 from sslzoo.crr.monitor import CRRMonitor
 from sslzoo.errors import ConfigError
+from sslzoo.losses.coding_rate import _pick_side
 from sslzoo.train.device import setup_precision
 
 DEFAULT_BATCHES = (64, 128, 256, 512, 1024)

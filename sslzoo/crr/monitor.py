@@ -2,7 +2,7 @@
 
 Drop it anywhere in a functional model (``x = CRRMonitor(name="crr_block3")(x)``). In the
 forward pass it returns its input unchanged. During training, every ``every``-th call, it
-computes ΔR = R − Rc, R and Rc (MCR², see ``sslzoo.crr.coding_rate``) of the batch's
+computes ΔR = R − Rc, R and Rc (MCR², see ``sslzoo.losses.coding_rate``) of the batch's
 features in float32 and under stop-gradient, and keeps them in non-trainable variables
 ``delta_r``, ``r`` and ``rc``. SSL models report them as ``crr/<tap>/delta_r`` and so on, and
 ``crr_logs(model)`` reads them for any model.
@@ -27,10 +27,10 @@ single device would on the same global batch.
 import keras
 from keras import ops
 
-from sslzoo.crr.coding_rate import (FMAP_MODES, coding_rate_reduction, feature_map_delta_r,
-                                    pair_delta_r)
-from sslzoo.crr.partition import kmeans_labels
 from sslzoo.errors import ConfigError, unknown_choice
+from sslzoo.losses.coding_rate import (FMAP_MODES, coding_rate_reduction, feature_map_delta_r,
+                                       pair_delta_r)
+from sslzoo.losses.partition import kmeans_labels
 from sslzoo.utils.replicas import all_gather, num_replicas
 
 PARTITIONS = ("pairs", "kmeans")

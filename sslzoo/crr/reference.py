@@ -6,7 +6,7 @@ import tensorflow as tf
 from absl import logging
 from keras import ops
 
-from sslzoo.crr.coding_rate import pair_delta_r
+from sslzoo.losses.coding_rate import pair_delta_r
 from sslzoo.losses.common import pooled_f32
 from sslzoo.quality import lidar, rankme
 

@@ -48,6 +48,11 @@ RECIPES = {
     # BYOL (Grill et al. 2020): asymmetric blur (1.0, 0.1) and solarisation (0, 0.2).
     "byol": Recipe(crop_scale=(0.08, 1.0), jitter=(0.4, 0.4, 0.2, 0.1), blur=(1.0, 0.1),
                    solarize=(0.0, 0.2)),
+    # EMP-SSL (Tong et al. 2023, the official patch transform): patches of a quarter of the
+    # image (aspect 3/4–4/3 here, 1 there), jitter hue 0.2, blur and solarisation with p = 0.1
+    # (blur only above 64 px, as for every view).
+    "emp_ssl": Recipe(crop_scale=(0.25, 0.25), jitter=(0.4, 0.4, 0.4, 0.2), blur=(0.1, 0.1),
+                      solarize=(0.1, 0.1)),
 }
 
 
@@ -211,3 +216,25 @@ class MultiCrop(TwoViews):
         return {**super().get_config(), "local_crops": self.local_crops,
                 "local_size": self.local_size, "global_scale": self.global_scale,
                 "local_scale": self.local_scale, "local_blur": self.local_blur}
+
+
+class ManyViews(TwoViews):
+    """images (N, S, S, 3) → ``views`` ≥ 2 views, all of ``recipe`` at ``image_size`` (view v
+    takes the recipe's settings of view v mod 2), for methods that contrast many views of each
+    image (MMCR)."""
+
+    def __init__(self, recipe="simclr", image_size=32, views=2, **kwargs):
+        self.num_views = int(views)
+        if self.num_views < 2:
+            raise ConfigError(f"ManyViews needs views >= 2, got {views!r}")
+        super().__init__(recipe, image_size, **kwargs)
+
+    def pipelines(self):
+        return [view_pipeline(self._recipe, self.image_size, v % 2)
+                for v in range(self.num_views)]
+
+    def compute_output_shape(self, input_shape):
+        return super().compute_output_shape(input_shape)[:1] * self.num_views
+
+    def get_config(self):
+        return {**super().get_config(), "views": self.num_views}

@@ -4,6 +4,7 @@ from sslzoo.losses.byol import byol_loss
 from sslzoo.losses.dcl import dcl_loss, dclw_loss
 from sslzoo.losses.deepcluster import deepcluster_v2_loss
 from sslzoo.losses.dino import dino_loss
+from sslzoo.losses.emp_ssl import emp_ssl_loss
 from sslzoo.losses.mmcr import mmcr_loss
 from sslzoo.losses.moco import moco_loss
 from sslzoo.losses.mocov3 import mocov3_loss
@@ -36,4 +37,5 @@ __all__ = [
     "cholesky_whiten",
     "deepcluster_v2_loss",
     "mmcr_loss",
+    "emp_ssl_loss",
 ]

@@ -56,3 +56,19 @@ def mean_cross_entropy(logits, labels):
     labels = ops.expand_dims(ops.cast(labels, "int32"), 1)
     picked = ops.take_along_axis(logits, labels, axis=1)[:, 0]
     return ops.mean(ops.logsumexp(logits, axis=1) - picked)
+
+
+def view_stack_inputs(z, loss, kind="views", all_gather=None):
+    """z (n, q, d), q ≥ 2 ``kind`` of each of n ≥ 2 images, as float32 with every row
+    L2-normalised, gathered over the replicas with ``all_gather`` (then n ≥ 1 per replica);
+    a clear error for any other shape."""
+    shape = tuple(z.shape)
+    if len(shape) != 3:
+        raise ConfigError(f"z must be an (n, q, d) array of n images x q {kind}, got shape "
+                          f"{shape}")
+    if shape[1] is not None and shape[1] < 2:
+        raise ConfigError(f"{loss} needs q >= 2 {kind} per image, got q={shape[1]}")
+    if all_gather is None and shape[0] is not None and shape[0] < 2:
+        raise ConfigError(f"{loss} needs a batch of at least 2 images, got n={shape[0]}")
+    u = l2_normalize(f32(z))
+    return u if all_gather is None else all_gather(u)

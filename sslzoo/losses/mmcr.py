@@ -3,7 +3,7 @@ the normalisation of the authors' code (github.com/ThomasYerxa/mmcr, loss_mmcr.p
 from keras import ops
 
 from sslzoo.errors import ConfigError
-from sslzoo.losses.common import f32, l2_normalize
+from sslzoo.losses.common import view_stack_inputs
 
 
 def _nuclear_norm(x):
@@ -26,16 +26,7 @@ def mmcr_loss(z, lmda=0.0, all_gather=None):
     """
     if not lmda >= 0:
         raise ConfigError(f"lmda must be >= 0, got {lmda!r}")
-    shape = tuple(z.shape)
-    if len(shape) != 3:
-        raise ConfigError(f"z must be an (n, q, d) array of n images x q views, got shape {shape}")
-    if shape[1] is not None and shape[1] < 2:
-        raise ConfigError(f"mmcr_loss needs q >= 2 views per image, got q={shape[1]}")
-    if all_gather is None and shape[0] is not None and shape[0] < 2:
-        raise ConfigError(f"mmcr_loss needs a batch of at least 2 images, got n={shape[0]}")
-    u = l2_normalize(f32(z))
-    if all_gather is not None:
-        u = all_gather(u)
+    u = view_stack_inputs(z, "mmcr_loss", "views", all_gather)
     loss = -_nuclear_norm(ops.mean(u, axis=1))
     if lmda:
         loss = loss + lmda * _nuclear_norm(u) / ops.cast(ops.shape(u)[0], "float32")

@@ -35,7 +35,7 @@ def cholesky_whiten(x, eps=0.0):
                                              lower=True), -1, -2)
 
 
-def wmse_loss(z1, z2, w_size=128, eps=0.0, seed=None, all_gather=None):
+def wmse_loss(z1, z2, w_size=128, eps=0.0, seed=None, all_gather=None, permutation=None):
     """W-MSE for two views, z1, z2: (N, D).
 
     The batch is cut into N / w_size sub-batches of w_size rows (after permuting the rows with
@@ -49,8 +49,12 @@ def wmse_loss(z1, z2, w_size=128, eps=0.0, seed=None, all_gather=None):
     w_size = 128, eps = 0 and one whitening iteration are the official code's (--w_size, --w_eps,
     --w_iter). N must be a multiple of w_size, and with eps = 0, w_size > D.
 
+    ``permutation`` (an int (N,) tensor, N the gathered rows) gives that permutation instead
+    of drawing one from ``seed`` (a method derives it from its run seed and the step, so that
+    a resumed run cuts the same sub-batches).
+
     Across replicas: pass ``all_gather=sslzoo.utils.replicas.all_gather`` (and the same ``seed``
-    on every replica). The views are then gathered, the global batch is cut into sub-batches
+    or ``permutation`` on every replica). The views are then gathered, the global batch is cut into sub-batches
     and every replica returns the global batch's loss; the gradient flows back to its own rows.
     """
     if not is_int(w_size, 2):
@@ -68,10 +72,17 @@ def wmse_loss(z1, z2, w_size=128, eps=0.0, seed=None, all_gather=None):
         raise ConfigError(f"w_size={w_size} must exceed the embedding dimension D={d}: a "
                           f"sub-batch's covariance has rank <= w_size - 1; raise w_size or set "
                           "eps > 0")
+    if seed is not None and permutation is not None:
+        raise ConfigError("give wmse_loss a seed or a permutation, not both")
     z1, z2 = gather(z1), gather(z2)
     if seed is not None:
-        perm = keras.random.shuffle(ops.arange(ops.shape(z1)[0], dtype="int32"), seed=seed)
-        z1, z2 = ops.take(z1, perm, axis=0), ops.take(z2, perm, axis=0)
+        permutation = keras.random.shuffle(ops.arange(ops.shape(z1)[0], dtype="int32"),
+                                           seed=seed)
+    if permutation is not None:
+        # A permutation matrix, not a gather: a gather's sparse gradient cannot flow back
+        # through the cross-replica all_gather.
+        p = ops.one_hot(permutation, ops.shape(z1)[0], dtype="float32")
+        z1, z2 = ops.matmul(p, z1), ops.matmul(p, z2)
     y1, y2 = (cholesky_whiten(ops.reshape(z, (-1, w_size, ops.shape(z)[-1])), eps)
               for z in (z1, z2))
     cos = ops.sum(l2_normalize(y1) * l2_normalize(y2), axis=-1)

@@ -4,19 +4,25 @@ from sslzoo.errors import unknown_choice
 from sslzoo.methods.barlow_twins import BarlowTwins
 from sslzoo.methods.base import DEFAULT_TAPS, SSLMethod
 from sslzoo.methods.byol import BYOL
+from sslzoo.methods.dcl import DCL
 from sslzoo.methods.dino import DINO
 from sslzoo.methods.ema import EMAMethod
+from sslzoo.methods.emp_ssl import EMPSSL
 from sslzoo.methods.forward import Forward
+from sslzoo.methods.mmcr import MMCR
 from sslzoo.methods.mocov2 import MoCoV2
 from sslzoo.methods.mocov3 import MoCoV3
+from sslzoo.methods.nnclr import NNCLR
 from sslzoo.methods.protocol import TrainableModel
 from sslzoo.methods.simclr import SimCLR
 from sslzoo.methods.simsiam import SimSiam
 from sslzoo.methods.swav import SwAV
+from sslzoo.methods.tico import TiCo
 from sslzoo.methods.vicreg import VICReg
+from sslzoo.methods.wmse import WMSE
 
 METHODS = {m.method: m for m in (SimCLR, MoCoV2, MoCoV3, BYOL, SimSiam, BarlowTwins, VICReg,
-                                 SwAV, DINO)}
+                                 SwAV, DINO, NNCLR, DCL, TiCo, WMSE, MMCR, EMPSSL)}
 
 
 def available():

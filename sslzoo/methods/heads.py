@@ -21,12 +21,13 @@ def synchronized_bn(enabled=True):
 
 
 def mlp(dims, name, hidden_bn=True, last_bn=False, activation="relu", in_dim=None,
-        sync_bn=None):
+        sync_bn=None, last_bias=True):
     """Dense → BN → activation blocks, then a final Dense (optionally BN, no affine).
 
     ``dims`` lists the output width of every Dense; e.g. (2048, 128) is SimCLR's two-layer
     projector. BN uses PyTorch's defaults (momentum 0.9, eps 1e-5); ``sync_bn`` (default: set
     by ``synchronized_bn``, as the model's backbone does) syncs its statistics across replicas.
+    ``last_bias=False`` drops the final Dense's bias (it has none under ``last_bn`` either).
     With ``in_dim`` the head is built at once, so its variables exist before the first step
     (UMM partitions them).
     """
@@ -34,8 +35,8 @@ def mlp(dims, name, hidden_bn=True, last_bn=False, activation="relu", in_dim=Non
     layers = []
     for i, d in enumerate(dims):
         last = i == len(dims) - 1
-        layers.append(keras.layers.Dense(d, use_bias=not (hidden_bn and not last) and not
-                                         (last and last_bn), name=f"{name}_dense{i + 1}"))
+        bias = not (hidden_bn and not last) and not (last and (last_bn or not last_bias))
+        layers.append(keras.layers.Dense(d, use_bias=bias, name=f"{name}_dense{i + 1}"))
         if not last:
             if hidden_bn:
                 layers.append(keras.layers.BatchNormalization(

@@ -34,8 +34,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from sslzoo.crr.coding_rate import pair_delta_r
 from sslzoo.errors import ConfigError, unknown_choice
+from sslzoo.losses.coding_rate import pair_delta_r
 from sslzoo.losses.common import f32
 from sslzoo.methods.base import SSLMethod, skip_symbolic_build
 from sslzoo.methods.forward import Forward

@@ -5,7 +5,7 @@ import pytest
 from keras import ops
 
 from sslzoo.crr import CRRMonitor
-from sslzoo.crr.coding_rate import pair_delta_r
+from sslzoo.losses.coding_rate import pair_delta_r
 from sslzoo.crr.monitor import crr_logs, monitors_of
 from sslzoo.errors import ConfigError
 

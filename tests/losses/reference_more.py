@@ -130,3 +130,20 @@ def assert_pair_shape_errors(loss):
         loss(z, z[:, :2])
     with pytest.raises(ConfigError, match=r"\(N, D\)"):
         loss(z[0], z[0])
+
+
+def emp_ssl(z, eps, inv_weight):
+    """EMP-SSL: −1/q Σ_j ½ logdet(I + d/(n·eps) Z_jᵀZ_j) − λ/q Σ_j mean_i cos(z_ij, z̄_i), with
+    Z_j patch j of every image (rows normalised) and z̄_i image i's mean patch."""
+    u = _unit(z)
+    n, q, d = u.shape
+    rate = 0.0
+    for j in range(q):
+        zj = u[:, j]
+        rate += 0.5 * np.linalg.slogdet(np.eye(d) + d / (n * eps) * zj.T @ zj)[1]
+    cos = 0.0
+    for i in range(n):
+        centre = u[i].mean(0)
+        for j in range(q):
+            cos += u[i, j] @ centre / (np.linalg.norm(u[i, j]) * np.linalg.norm(centre))
+    return -rate / q - inv_weight * cos / (n * q)

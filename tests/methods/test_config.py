@@ -20,6 +20,12 @@ TINY = {
     "vicreg": {},
     "swav": {"num_prototypes": 10, "queue_length": 8},
     "dino": {"out_dim": 24, "momentum": 0.5, "local_crops": 2},
+    "nnclr": {"pred_hidden_dim": 16, "queue_size": 12},
+    "dcl": {"weighted": 1, "sigma": 0.7},
+    "tico": {"momentum": 0.5, "rho": 4.0},
+    "wmse": {"w_size": 4, "w_eps": 0.1},
+    "mmcr": {"views": 3},
+    "emp_ssl": {"patches": 3, "eps": 0.3},
 }
 KW = dict(image_size=16, num_classes=10, proj_hidden_dim=32, proj_dim=16, crr_every=2,
           taps=("stage2", "proj"), augment="crop_scale=0.5:1,flip=0", seed=7)

@@ -22,6 +22,12 @@ TINY = {  # tiny heads; EMA momentum 0.5 so one update is far from both ends
     "vicreg": {},
     "swav": {"num_prototypes": 10, "queue_length": 8, "queue_start_epoch": 0},
     "dino": {"out_dim": 24, "momentum": 0.5},
+    "nnclr": {"pred_hidden_dim": 16, "queue_size": 12},
+    "dcl": {"weighted": 1},
+    "tico": {"momentum": 0.5},
+    "wmse": {"w_size": 4, "w_eps": 0.1},
+    "mmcr": {},
+    "emp_ssl": {"patches": 2, "inv_weight": 2.0},
 }
 ZOO = sorted(TINY)
 EMA = [m for m in ZOO if issubclass(methods.get(m), methods.EMAMethod)]
@@ -78,11 +84,15 @@ def test_registry_lists_the_zoo():
     ("mocov2", "sgd", 0.03, 1e-4, "simclr"), ("mocov3", "lars", 0.6, 1e-6, "byol"),
     ("byol", "lars", 0.2, 1.5e-6, "byol"), ("simsiam", "sgd", 0.05, 1e-4, "simclr"),
     ("barlow_twins", "lars", 0.2, 1.5e-6, "byol"), ("vicreg", "lars", 0.2, 1e-6, "byol"),
-    ("swav", "lars", 0.3, 1e-6, "simclr"), ("dino", "adamw", 5e-4, 0.04, "byol")])
+    ("swav", "lars", 0.3, 1e-6, "simclr"), ("dino", "adamw", 5e-4, 0.04, "byol"),
+    ("nnclr", "lars", 0.3, 1e-6, "byol"), ("dcl", "lars", 1.0, 1e-6, "simclr"),
+    ("tico", "lars", 0.2, 1.5e-6, "byol"), ("wmse", "adamw", 3e-3, 1e-6, "simclr"),
+    ("mmcr", "adamw", 1e-3, 1e-6, "simclr"), ("emp_ssl", "lars", 0.3, 1e-4, "emp_ssl")])
 def test_paper_optimizer_and_recipe(name, optimizer, lr, wd, recipe):
     cls = methods.get(name)
+    scale = "none" if name in ("wmse", "mmcr", "emp_ssl") else "linear"  # their codes' rates
     assert cls.optim_defaults == {"optimizer": optimizer, "learning_rate": lr,
-                                  "weight_decay": wd, "scale": "linear"}
+                                  "weight_decay": wd, "scale": scale}
     assert cls.recipe == recipe
 
 
@@ -190,18 +200,19 @@ def _state(m):
         if hasattr(m, q):
             out.update({f"{q}.{a}": getattr(getattr(m, q), a).numpy()
                         for a in ("values", "ptr", "count")})
-    if hasattr(m, "center"):
-        out["center"] = m.center.numpy()
+    for attr in ("center", "covariance"):
+        if hasattr(m, attr):
+            out[attr] = getattr(m, attr).numpy()
     return out
 
 
-@pytest.mark.parametrize("name", ["mocov2", "swav", "dino", "byol"])
+@pytest.mark.parametrize("name", ["mocov2", "swav", "dino", "byol", "nnclr", "tico"])
 def test_state_round_trips_through_a_checkpoint_and_continues(trained, views, tmp_path, name):
     m, _, _ = trained(name)
     saved = _state(m)
-    if name == "dino":
-        assert np.abs(saved["center"]).sum() > 0
-    if name in ("mocov2", "swav"):
+    if name in ("dino", "tico"):
+        assert np.abs(saved["center" if name == "dino" else "covariance"]).sum() > 0
+    if name in ("mocov2", "swav", "nnclr"):
         assert int(saved.get("queue.count", saved.get("queue1.count"))) > 0
     path = tf.train.Checkpoint(model=m, optimizer=m.optimizer, **m.checkpoint_items()).write(
         str(tmp_path / "ckpt"))

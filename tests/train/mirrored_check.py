@@ -37,7 +37,8 @@ LR = {"barlow_twins": 0.01, "vicreg": 0.01}
 # Per-method heads and schedules. SwAV: few prototypes, never frozen, and a queue of one
 # global batch that is full after step 1, so step 2 computes its codes over [queue; batch].
 EXTRA = {"byol": {"pred_hidden_dim": 32}, "mocov3": {"pred_hidden_dim": 32},
-         "simsiam": {"pred_hidden_dim": 32},
+         "simsiam": {"pred_hidden_dim": 32}, "nnclr": {"pred_hidden_dim": 32, "queue_size": 32},
+         "wmse": {"w_size": 8, "w_eps": 0.1}, "emp_ssl": {"inv_weight": 2.0, "patches": 2},
          "swav": {"num_prototypes": 10, "freeze_prototypes_epochs": 0, "queue_length": BATCH,
                   "queue_start_epoch": 0}}
 

@@ -12,6 +12,8 @@ update by 0.3%), so only the first update is compared weight by weight. Barlow T
 loss is the most sensitive (that 1e-5 change of the learning rate moves it by 1.7e-5 on one
 device; mirrored 4e-5), so it is compared at rtol 1e-4. Before Barlow Twins, VICReg and SwAV
 used global batch statistics, their step-1 losses differed by 24%, 4% and 1.3%.
+NNCLR, DCL, TiCo, W-MSE, MMCR and EMP-SSL (session 16): relative update error ≤ 2.7e-5,
+max |w₂ − w₁| ≤ 1.2e-5 (NNCLR), probe ≤ 6e-5 (NNCLR).
 """
 import json
 import os
@@ -27,7 +29,8 @@ from sslzoo import data as sdata
 from tests.apps.conftest import REPO, SMALL, app_cmd
 
 # One tests/train/mirrored_check.py process per group, the groups side by side (2 CI cores).
-GROUPS = (("simclr", "barlow_twins", "swav"), ("byol", "vicreg"))
+GROUPS = (("simclr", "barlow_twins", "swav", "dcl", "wmse"),
+          ("byol", "vicreg", "nnclr", "tico", "mmcr", "emp_ssl"))
 METHODS = tuple(m for group in GROUPS for m in group)
 LATER_LOSS_RTOL = {"barlow_twins": 1e-4}  # steps after the first; default 2e-5
 
@@ -42,7 +45,7 @@ def mirrored():
     results = {}
     try:
         for group, p in zip(GROUPS, procs):
-            out, err = p.communicate(timeout=400)
+            out, err = p.communicate(timeout=1200)
             found = [json.loads(ln) for ln in out.splitlines() if ln.startswith("{")]
             results.update((r["method"], r) for r in found)
             assert p.returncode == 0 and len(found) == len(group), (

@@ -183,13 +183,14 @@ def test_no_readable_checkpoint_is_a_clear_error(tmp_path, tfds_dir):
 
 @pytest.mark.heavy
 @pytest.mark.parametrize("method", ["barlow_twins", "byol", "dino", "mocov2", "mocov3",
-                                    "simclr", "simsiam", "swav", "vicreg"])
+                                    "simclr", "simsiam", "swav", "vicreg", "nnclr", "dcl",
+                                    "tico", "wmse", "mmcr", "emp_ssl"])
 def test_every_method_resumes_exactly(tmp_path, tfds_dir, method):
     from sslzoo.methods import METHODS
 
     small = {k: v for k, v in dict(proj_hidden_dim=32, proj_dim=16, queue_size=64,
                                    pred_hidden_dim=16, num_prototypes=16, out_dim=64,
-                                   queue_length=64, queue_start_epoch=0).items()
+                                   queue_length=64, queue_start_epoch=0, w_size=32).items()
              if k in METHODS[method].defaults}
     kw = dict(method=method, epochs=2, hparams=",".join(f"{k}={v}" for k, v in small.items()))
     pretrain(**settings(tmp_path / "a", tfds_dir, **kw))

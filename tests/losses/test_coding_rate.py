@@ -7,7 +7,7 @@ import tensorflow as tf
 from keras import ops
 from keras.backend import standardize_dtype
 
-from sslzoo.crr.coding_rate import (
+from sslzoo.losses.coding_rate import (
     _logdet_i_plus,
     _pick_side,
     coding_rate,

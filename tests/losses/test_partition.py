@@ -4,7 +4,7 @@ import pytest
 from keras import ops
 from keras.backend import standardize_dtype
 
-from sslzoo.crr.partition import kmeans_labels, one_hot_membership
+from sslzoo.losses.partition import kmeans_labels, one_hot_membership
 from sslzoo.errors import ConfigError
 
 

@@ -23,9 +23,9 @@ m×m matrix I_m + a·ZZᵀ (equal by Sylvester, det(I + AB) = det(I + BA)). With
 import numpy as np
 from keras import ops
 
-from sslzoo.crr.partition import one_hot_membership
 from sslzoo.errors import ConfigError, unknown_choice
 from sslzoo.losses.common import check_positive, l2_normalize
+from sslzoo.losses.partition import one_hot_membership
 from sslzoo.utils.config import is_int
 
 SIDES = ("auto", "d", "m")
@@ -193,8 +193,13 @@ def _compressed_rate(Z, Pi, eps, side="auto"):
 
 
 def coding_rate(Z, eps=0.5, normalize=False):
-    """R(Z) = ½ · logdet(I_d + d/(m ε²) · ZᵀZ) for Z (m, d); float32 scalar."""
+    """R(Z) = ½ · logdet(I_d + d/(m ε²) · ZᵀZ) for Z (m, d); float32 scalar. A stack
+    (..., m, d) of such matrices gives one rate each, shape (...) (EMP-SSL's per-patch rates)."""
     _check_eps(eps)
+    if len(ops.shape(Z)) > 2:
+        Z = ops.cast(ops.convert_to_tensor(Z), "float32")
+        _check_batch(Z.shape[-2])
+        return _rate(l2_normalize(Z) if normalize else Z, float(eps))
     return _rate(_prepare_z(Z, normalize), float(eps))
 
 
