@@ -372,7 +372,10 @@ def test_bad_input_errors():
     with pytest.raises(ConfigError, match="eps"):
         coding_rate_reduction(Z, y, eps=-1.0)
     with pytest.raises(ConfigError, match=r"\(m, d\)"):
-        coding_rate(np.ones((2, 3, 4), "float32"))
+        coding_rate(np.ones((3,), "float32"))
+    assert coding_rate(np.ones((2, 3, 4), "float32")).shape == (2,)  # a stack: one rate each
+    with pytest.raises(ConfigError, match="at least 2 samples"):
+        coding_rate(np.ones((2, 1, 4), "float32"))
     with pytest.raises(ConfigError, match="at least 2 samples"):
         coding_rate(np.ones((1, 3), "float32"))
     with pytest.raises(ConfigError, match="labels"):
