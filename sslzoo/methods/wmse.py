@@ -1,13 +1,12 @@
 """W-MSE (Ermolov, Siarohin, Sangineto & Sebe 2021, arXiv 2007.06346), two views."""
 import keras
 import tensorflow as tf
-from keras import ops
 
 from sslzoo.errors import ConfigError
 from sslzoo.losses import wmse_loss
 from sslzoo.methods.base import SSLMethod
 from sslzoo.utils.config import is_int
-from sslzoo.utils.replicas import all_gather
+from sslzoo.utils.replicas import all_gather, num_replicas
 from sslzoo.utils.seeds import seed_for
 
 
@@ -46,7 +45,7 @@ class WMSE(SSLMethod):
 
     def ssl_loss(self, out, n):
         z, h = out.proj, self.hparams
-        rows = ops.shape(all_gather(z[:n]))[0]
+        rows = n * num_replicas()  # the global batch the loss gathers
         perm = tf.random.experimental.stateless_shuffle(
             tf.range(rows), seed_for(self.seed, "wmse", self.step()))
         return wmse_loss(z[:n], z[n:], h["w_size"], h["w_eps"], all_gather=all_gather,
