@@ -29,6 +29,10 @@ class DCL(SSLMethod):
     optim_defaults = {"optimizer": "lars", "learning_rate": 1.0, "weight_decay": 1e-6,
                       "scale": "linear"}
 
+    def build_heads(self):
+        self.bool_hparam("weighted")  # a clear error at build, not at the first step
+        super().build_heads()
+
     def ssl_loss(self, out, n):
         z, h = out.proj, self.hparams
         if self.bool_hparam("weighted"):
