@@ -12,6 +12,7 @@ from sslzoo.data import fashion_mnist
 from sslzoo.data.digits import Digits
 from sslzoo.data.images import DEFAULT_SIZE, ImageData, to_square_uint8
 from sslzoo.errors import ConfigError, DataError
+from sslzoo.utils.io import file_lock
 
 DOWNLOAD_HOST = ("storage.googleapis.com", 443)
 BUILT_IN = ("digits (built in, no network), fashion_mnist (offline from Debian's "
@@ -98,7 +99,12 @@ def _prepare(builder, name, download):
 def load_tfds(name, split="train", data_dir=None, image_size=None, download=True):
     """One split of the TFDS dataset ``name`` as :class:`ImageData` (see ``sslzoo.data.load``)."""
     builder = _builder(name, data_dir)
-    _prepare(builder, name, download)
+    if not builder.is_prepared():
+        # Two runs started together would both build it, and the second one's rename fails:
+        # one builds while the other waits, then reads what the first one built.
+        with file_lock(os.path.join(str(builder.data_dir_root), f".{builder.name}.lock")):
+            builder = _builder(name, data_dir)
+            _prepare(builder, name, download)
     features = builder.info.features
     if "image" not in features or not isinstance(features["image"], tfds.features.Image):
         raise DataError(f"dataset {name!r} has no 'image' image feature (it has "

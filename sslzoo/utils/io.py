@@ -1,8 +1,14 @@
-"""Atomic file writes: write to a temporary file in the same folder, fsync, then rename."""
+"""Atomic file writes (write to a temporary file in the same folder, fsync, then rename) and an
+inter-process lock."""
 import contextlib
 import json
 import os
 import tempfile
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no inter-process lock
+    fcntl = None
 
 
 def _umask():
@@ -40,6 +46,22 @@ def atomic_path(path, suffix=""):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+@contextlib.contextmanager
+def file_lock(path):
+    """Hold an exclusive advisory lock on ``path`` (created if missing) across processes, so
+    that two runs started together do not build the same files at once (a no-op where
+    ``fcntl`` is missing). The lock is released when the block ends or the process dies."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "a") as f:
+        if fcntl is not None:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 def write_text(path, text):

@@ -77,3 +77,25 @@ def test_first_images_are_the_split_order_as_float32():
     assert got.dtype == np.float32 and np.array_equal(got, x[:2].astype("float32"))
     assert data.first_images(10).shape == (3, 4, 4, 3)           # a smaller split: all of it
     assert data.first_images(0).shape == (0, 4, 4, 3)
+
+
+def test_runs_started_together_prepare_a_dataset_once(tmp_path):
+    # Two loads racing on an unprepared data_dir: before the lock, the second one's rename of
+    # its incomplete folder failed with FileExistsError.
+    import threading
+
+    results, errors = [], []
+
+    def one():
+        try:
+            results.append(load("digits", "train", data_dir=str(tmp_path)).num_examples)
+        except Exception as e:  # noqa: BLE001 - reported by the assert below
+            errors.append(e)
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(results) == 2 and results[0] == results[1] > 0
