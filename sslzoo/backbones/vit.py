@@ -36,6 +36,7 @@ policy (`Float32Attention`); the probabilities are cast to the compute dtype onl
 product with the values.
 """
 import math
+import re
 
 import keras
 from keras import layers, ops
@@ -74,6 +75,26 @@ def quarter_taps(depth):
     """The block taps at every quarter of the depth: ("block3", …, "block12") for 12 blocks."""
     picks = sorted({max(1, round(depth * q / 4)) for q in range(1, 5)})
     return tuple(f"block{i}" for i in picks)
+
+
+def block_of(path):
+    """Where a ViT variable sits, by its path: i for block i ("block<i>_…"), 0 for the patch
+    embedding, the CLS token and the position embeddings ("patch_embed", "tokens"), None after
+    the blocks (the final norm). The first named layer on the path decides."""
+    for part in str(path).split("/"):
+        if part in ("patch_embed", "tokens"):
+            return 0
+        match = re.fullmatch(r"block(\d+)_.*", part)
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def layer_index(path, depth):
+    """The layer of a ViT variable for layer-wise learning-rate decay (BEiT's convention, which
+    MAE's fine-tuning uses): ``block_of(path)``, and depth + 1 after the blocks."""
+    index = block_of(path)
+    return depth + 1 if index is None else index
 
 
 def default_patch_size(image_size):
@@ -247,4 +268,5 @@ def build(name, image_size=32, patch_size=None, pool="cls"):
 
 
 __all__ = ["Float32Attention", "PatchTokens", "ReplaceCls", "TokenPool", "available", "build",
-           "default_patch_size", "depth_of", "quarter_taps", "resolve_patch_size"]
+           "block_of", "default_patch_size", "depth_of", "layer_index", "quarter_taps",
+           "resolve_patch_size"]

@@ -67,6 +67,11 @@ class FinetuneConfig:
     backbone_lr_mult: float = setting(0.1, "finetune/semi: backbone learning rate as a multiple of "
                                       "the head's (a second optimizer); 0 freezes its weights.",
                                       lower=0.0)
+    layer_decay: float = setting(1.0, "finetune/semi on a ViT: layer-wise learning-rate decay "
+                                 "(BEiT, MAE): block i of D trains at the backbone rate × "
+                                 "decay^(D+1−i), the embeddings at decay^(D+1), the final norm "
+                                 "at the backbone rate; 1 = off. MAE's recipe: "
+                                 "--layer_decay=0.75 --backbone_lr_mult=1.")
     augment: str = setting("auto", "finetune/semi training augmentation: crop_flip (pad by 1/8 and "
                            "random crop, horizontal flip), crop, none, or auto (crop for digits, "
                            "where mirroring changes a digit; crop_flip otherwise).",
@@ -90,6 +95,11 @@ class FinetuneConfig:
         if self.optimizer not in ("", "sgd", "adam", "adamw"):
             raise ConfigError(f"--optimizer must be sgd, adam or adamw (or empty for the "
                               f"mode's default), got {self.optimizer!r}")
+        if not 0.0 < self.layer_decay <= 1.0:
+            raise ConfigError(f"--layer_decay must be in (0, 1] (1 = off), got {self.layer_decay}")
+        if self.layer_decay != 1.0 and self.mode not in ("finetune", "semi"):
+            raise ConfigError(f"--layer_decay applies to --mode=finetune or semi, which train "
+                              f"the backbone; --mode={self.mode} does not")
         if self.weight_decay < 0 and self.weight_decay != -1:
             raise ConfigError(f"--weight_decay must be >= 0 or -1 (the mode's default), got "
                               f"{self.weight_decay}")

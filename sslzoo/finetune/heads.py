@@ -5,6 +5,8 @@ import numpy as np
 import tensorflow as tf
 
 from sslzoo import backbones, zoo
+from sslzoo.backbones import vit
+from sslzoo.errors import ConfigError
 from sslzoo.optim import Optimizers, ParamGroup
 
 
@@ -42,21 +44,42 @@ def classifier(embedding, num_classes, mean=None, variance=None, batch_norm=Fals
     return keras.Model(embedding.input, logits, name=f"{embedding.name}_classifier")
 
 
+def backbone_layers(variables, decay=1.0):
+    """The backbone's learning-rate groups for fine-tuning, [(rate multiple, variables)]: one
+    group at 1 with ``decay`` = 1, else ViT layer-wise decay (``vit.layer_index``): layer l of
+    a depth-D ViT at decay^(D + 1 − l). A backbone with no ViT blocks gets a ConfigError."""
+    if decay == 1.0:
+        return [(1.0, list(variables))]
+    depth = max((vit.block_of(v.path) or 0 for v in variables), default=0)
+    if not depth:
+        raise ConfigError("--layer_decay needs a ViT backbone (" + ", ".join(vit.available())
+                          + "); this one has no block<i> layers. Leave --layer_decay=1.")
+    layers = {}
+    for v in variables:
+        layers.setdefault(vit.layer_index(v.path, depth), []).append(v)
+    return [(decay ** (depth + 1 - i), layers[i]) for i in sorted(layers)]
+
+
 class TwoRateTrainer(keras.Model):
-    """Trains ``model`` (a classifier) with the compiled optimizer for the head and a second
-    optimizer, ``backbone_optimizer`` (its learning rate a multiple of the head's), for the
-    ``backbone_vars``: two ``sslzoo.optim`` parameter groups, ``head`` and ``backbone``. With no
-    backbone optimizer the backbone weights stay fixed (its BatchNorm statistics still adapt).
+    """Trains ``model`` (a classifier) with the compiled optimizer for the head and other
+    optimizers for parts of the backbone: ``backbone_groups`` is a list of (variables,
+    optimizer), each optimizer's rate a multiple of the head's (one group, or one per ViT layer
+    with layer-wise decay). These are ``sslzoo.optim`` parameter groups, ``head`` and
+    ``backbone`` (``backbone<i>`` with several). Backbone variables in no group stay fixed
+    (its BatchNorm statistics still adapt).
 
-    Two optimizers rather than scaled gradients, because Adam-style optimizers ignore the scale
-    of a gradient. Only the classifier is saved; the trainer is a training-time wrapper."""
+    Several optimizers rather than scaled gradients, because Adam-style optimizers ignore the
+    scale of a gradient. Only the classifier is saved; the trainer is a training-time wrapper."""
 
-    def __init__(self, model, backbone_vars, backbone_optimizer=None, **kwargs):
+    def __init__(self, model, backbone_vars, backbone_groups=(), **kwargs):
         super().__init__(**kwargs)
         self.classifier = model
-        self.backbone_optimizer = backbone_optimizer
         ids = {id(v) for v in backbone_vars}
-        self.backbone_vars = [v for v in model.trainable_variables if id(v) in ids]
+        trained = {id(v) for vs, _ in backbone_groups for v in vs}
+        if not trained <= ids:
+            raise ConfigError("a backbone group holds variables that are not the backbone's")
+        self.backbone_groups = [([v for v in model.trainable_variables if id(v) in
+                                  {id(u) for u in vs}], opt) for vs, opt in backbone_groups]
         self.head_vars = [v for v in model.trainable_variables if id(v) not in ids]
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
@@ -64,9 +87,10 @@ class TwoRateTrainer(keras.Model):
     def compile(self, optimizer, **kwargs):
         super().compile(optimizer=optimizer, **kwargs)
         groups = [ParamGroup("head", self.head_vars)]
-        if self.backbone_optimizer is not None:
-            groups.append(ParamGroup("backbone", self.backbone_vars,
-                                     optimizer=self.backbone_optimizer))
+        single = len(self.backbone_groups) == 1
+        for i, (vs, opt) in enumerate(self.backbone_groups):
+            groups.append(ParamGroup("backbone" if single else f"backbone{i}", vs,
+                                     optimizer=opt))
         self.optimizers = Optimizers(self.optimizer, groups)
 
     @property

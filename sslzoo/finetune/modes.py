@@ -100,9 +100,10 @@ def run_finetune(cfg, embedding, train, test, opt, results):
         lr = keras.optimizers.schedules.CosineDecay(opt["learning_rate"] * mult, total)
         return make_optimizer(opt["optimizer"], lr, opt["weight_decay"], nesterov=True)
 
-    backbone_vars = embedding.trainable_variables
-    backbone_opt = optimizer(cfg.backbone_lr_mult) if cfg.backbone_lr_mult else None
-    trainer = heads.TwoRateTrainer(model, backbone_vars, backbone_opt)
+    layers = heads.backbone_layers(embedding.trainable_variables, cfg.layer_decay)
+    groups = [(vs, optimizer(cfg.backbone_lr_mult * mult)) for mult, vs in layers
+              ] if cfg.backbone_lr_mult else []
+    trainer = heads.TwoRateTrainer(model, embedding.trainable_variables, groups)
     trainer.compile(optimizer=optimizer(1.0))
     trainer.build_optimizers()
     nan_guard, callbacks = _fit_callbacks(cfg)

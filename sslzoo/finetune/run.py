@@ -112,6 +112,8 @@ def finetune_model(cfg=None, **overrides):
         results.update(opt)
         if cfg.mode != "linear":
             results["backbone_lr_mult"] = cfg.backbone_lr_mult
+            results["layer_decay"] = cfg.layer_decay
+            heads.backbone_layers(embedding.trainable_variables, cfg.layer_decay)  # a ViT?
     _prepare_output_dir(cfg)  # after everything that can fail on bad flags, weights or data
     model = MODES[cfg.mode](cfg, embedding, train, test, opt, results)
     if model is not None:

@@ -179,3 +179,19 @@ def test_app_runs_and_reports_bad_flags_clearly(tmp_path, tfds_dir, pretrained):
     assert r.returncode == 0, r.stderr[-2000:]
     assert "knn top1 (k=20) on test[:200]" in r.stdout
     assert json.loads(open(f"{tmp_path}/d/results.json").read())["mode"] == "knn"
+
+
+def test_layer_decay_on_a_resnet_is_refused_before_the_run_dir_exists(tmp_path, tfds_dir):
+    with pytest.raises(ConfigError, match="needs a ViT backbone"):
+        _run(tmp_path, tfds_dir, "random", "finetune", backbone="resnet_tiny", layer_decay=0.75)
+    assert not (tmp_path / "finetune").exists()
+
+
+@pytest.mark.heavy  # a ViT fine-tuning run: about a minute on 2 cores
+def test_layer_decay_finetunes_a_vit(tmp_path, tfds_dir):
+    results, _ = _run(tmp_path, tfds_dir, "random", "finetune", backbone="vit_tiny",
+                      layer_decay=0.75, backbone_lr_mult=1.0, epochs=1, batch_size=64,
+                      augment="none")
+    r = json.loads((tmp_path / "finetune" / "results.json").read_text())
+    assert r["layer_decay"] == 0.75 == results["layer_decay"] and r["model"] == "model.keras"
+    assert set(r["top1"]) == {"test[:200]", "train[:256]"}
