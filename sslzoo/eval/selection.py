@@ -149,15 +149,40 @@ def last_epoch_baseline(points):
             "max": max(regrets) if regrets else None}
 
 
-def analyse(run_dirs, tap="stage4", scores=SCORES):
-    """The selection study over ``run_dirs`` at ``tap``: {"tap", "runs", "points", "levels",
-    "probe_splits"}."""
+def earlier_points(path, tap="stage4"):
+    """The points of a ``selection.json`` written before (a grid measured in parts, on other
+    machines), to analyse with new runs; its tap must be ``tap``."""
+    try:
+        result = read_json(path)
+        points, its_tap = result["points"], result["tap"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise DataError(f"{path} is not a readable selection.json of sslzoo-select "
+                        f"({type(e).__name__}: {e}); pass the file that run wrote") from None
+    if its_tap != tap:
+        raise DataError(f"{path} holds points at tap {its_tap!r}, not {tap!r}: pass --tap="
+                        f"{its_tap} or measure the runs again")
+    return points
+
+
+def analyse(run_dirs, tap="stage4", scores=SCORES, earlier=()):
+    """The selection study over ``run_dirs`` at ``tap``, with the ``earlier`` points of runs
+    measured before (``earlier_points``): {"tap", "runs", "points", "levels",
+    "probe_splits"}. A run may appear once."""
     unknown = [s for s in scores if s not in SCORES]
     if unknown:
         raise DataError(f"unknown scores {unknown}; choose from {', '.join(SCORES)}")
-    points = [p for d in run_dirs for p in run_points(d, tap)]
+    points = list(earlier) + [p for d in run_dirs for p in run_points(d, tap)]
+    runs = {}
+    for p in points:
+        runs.setdefault(p["run"], set()).add(p["epoch"])
+    seen = sum(len(e) for e in runs.values())
+    if seen != len(points):
+        raise DataError("a run appears twice (in --runs and in --points, or under two "
+                        "folders of the same name); give each run once")
+    if not points:
+        raise DataError("no points: give run directories or earlier selection.json files")
     levels = {"checkpoints": points, "final": [p for p in points if p["final"]]}
-    return {"tap": tap, "runs": len(run_dirs), "points": points,
+    return {"tap": tap, "runs": len(runs), "points": points,
             "probe_splits": sorted({p["probe_split"] for p in points}),
             "levels": {k: analyse_level(v, scores) for k, v in levels.items()},
             "baseline": {k: last_epoch_baseline(v) for k, v in levels.items()}}

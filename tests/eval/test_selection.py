@@ -146,3 +146,27 @@ def test_select_app_writes_json_markdown_and_plots(tmp_path, grid):
 def test_plot_scores_returns_one_png_per_score(tmp_path, grid):
     paths = plot_scores(analyse(grid, scores=("rankme",)), str(tmp_path))
     assert [os.path.basename(p) for p in paths] == ["selection_rankme.png"]
+
+
+def test_a_grid_measured_in_parts_gives_the_same_analysis(tmp_path, grid):
+    from sslzoo.eval.selection import earlier_points
+
+    part = tmp_path / "part1"
+    r = run_app("select", f"--runs={grid[0]},{grid[1]}", f"--output_dir={part}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    earlier = earlier_points(str(part / "selection.json"))
+    whole, parts = analyse(grid), analyse(grid[2:], earlier=earlier)
+    assert parts["runs"] == whole["runs"] == 3
+    assert json.dumps(parts["levels"], sort_keys=True) == json.dumps(whole["levels"],
+                                                                      sort_keys=True)
+    with pytest.raises(DataError, match="appears twice"):
+        analyse(grid[:1], earlier=earlier)
+    with pytest.raises(DataError, match="not 'stage1'"):
+        earlier_points(str(part / "selection.json"), tap="stage1")
+    with pytest.raises(DataError, match="not a readable selection.json"):
+        earlier_points(str(tmp_path / "missing.json"))
+    out = tmp_path / "all"
+    r = run_app("select", f"--runs={grid[2]}", f"--points={part / 'selection.json'}",
+                f"--output_dir={out}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert len(json.loads((out / "selection.json").read_text())["points"]) == 9
