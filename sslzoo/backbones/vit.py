@@ -237,6 +237,31 @@ def transformer_block(x, width, heads, prefix):
     return ReplaceCls(name=f"{prefix}_out")([x, tap])
 
 
+def is_vit(model):
+    """Whether ``model`` is a ViT of `build` (its "patch_embed", "tokens" and "norm" layers)."""
+    names = {layer.name for layer in model.layers}
+    return ({"patch_embed", "tokens", "norm", "pooled"} <= names
+            and isinstance(model.get_layer("tokens"), PatchTokens))
+
+
+def token_encoder(model):
+    """The blocks and the final "norm" of ViT ``model`` (its own layers, so its weights) as a
+    model from tokens (N, T, width) of any length T to the normalised tokens (N, T, width).
+
+    Row 0 must be the CLS token (each block's tap reads it). MAE runs it on the CLS token and
+    the visible patches' tokens only ("tokens"' output with the masked rows taken out); on all
+    1 + (S/p)² tokens it gives "norm"'s output. ``model`` itself is unchanged.
+    """
+    if not is_vit(model):
+        raise ConfigError(f"{model.name} is not a Vision Transformer of "
+                          f"sslzoo.backbones.vit ({', '.join(available())})")
+    width = model.get_layer("tokens").output.shape[-1]
+    blocks = keras.Model(model.get_layer("tokens").output, model.get_layer("norm").output)
+    net = keras.models.clone_model(blocks, clone_function=lambda layer: layer,
+                                   input_tensors=keras.Input((None, width), name="tokens_in"))
+    return keras.Model(net.inputs, net.outputs, name=f"{model.name}_tokens")
+
+
 def build(name, image_size=32, patch_size=None, pool="cls"):
     """A ViT backbone `name` as a functional keras.Model named `name`.
 
@@ -268,5 +293,5 @@ def build(name, image_size=32, patch_size=None, pool="cls"):
 
 
 __all__ = ["Float32Attention", "PatchTokens", "ReplaceCls", "TokenPool", "available", "build",
-           "block_of", "default_patch_size", "depth_of", "layer_index", "quarter_taps",
-           "resolve_patch_size"]
+           "block_of", "default_patch_size", "depth_of", "is_vit", "layer_index", "quarter_taps",
+           "resolve_patch_size", "token_encoder", "transformer_block"]

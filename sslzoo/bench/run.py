@@ -63,10 +63,11 @@ PIPELINE_DATASET = "digits"
 SCHEDULE_STEPS, SCHEDULE_WARMUP = 100_000, 1_000
 
 
-def make_optimizer_for(method_cls, batch_size):
-    """The method's paper optimizer at its batch-scaled learning rate, warmup + cosine."""
-    opt, info = paper_optimizer(method_cls.optim_defaults, batch_size, SCHEDULE_STEPS,
-                                SCHEDULE_WARMUP)
+def make_optimizer_for(method_cls, batch_size, backbone="resnet18"):
+    """The method's paper optimizer for ``backbone`` at its batch-scaled learning rate, warmup +
+    cosine."""
+    opt, info = paper_optimizer(method_cls.optim_defaults_for(backbone), batch_size,
+                                SCHEDULE_STEPS, SCHEDULE_WARMUP)
     return opt, {k: info[k] for k in ("optimizer", "peak_learning_rate", "weight_decay")}
 
 
@@ -78,6 +79,10 @@ def build_model(config, method, backbone, image_size, batch_size, stem="auto", p
     """(compiled, built model, optimizer settings) for one of ``CONFIGS``; ``plain`` copies the
     architecture of ``like``, an sslzoo model of the method."""
     method_cls = methods.get(method)
+    if method_cls.needs_index:
+        raise ConfigError(f"the benchmark times one fixed batch, but {method}'s memory bank "
+                          "needs a whole training set (k-means over every image each epoch): "
+                          "time it with sslzoo-pretrain (metrics.csv) instead")
     if config == "plain":
         model = plain_like(like, stem=stem)
     else:
@@ -87,7 +92,7 @@ def build_model(config, method, backbone, image_size, batch_size, stem="auto", p
                               **dict(hparams or {}))
         if config == "umm":
             model = UMM(model, **{**DEFAULT_UMM, **(umm or {})})
-    opt, info = make_optimizer_for(method_cls, batch_size)
+    opt, info = make_optimizer_for(method_cls, batch_size, backbone)
     model.compile(opt)
     model.build_all()
     return model, info

@@ -17,9 +17,11 @@ def _cacheable(data):
     return _nbytes(data) <= CACHE_LIMIT_BYTES
 
 
-def ssl_batches(data, batch_size, views=None, seed=0, start_step=0):
+def ssl_batches(data, batch_size, views=None, seed=0, start_step=0, with_index=False):
     """The endless stream of shuffled (images, labels) training batches from global step
     ``start_step`` on, a pure function of ``seed``: a resumed run continues it exactly.
+    ``with_index`` adds each image's position in ``data`` (int32): (images, labels, index),
+    the same images (a method with a memory bank of the training set needs it).
 
     Pass p holds ``num_examples // batch_size`` batches (``drop_remainder``) in the order of a
     permutation drawn with the seed of (``seed``, p). ``views`` (the model's ``view_layer()``,
@@ -33,14 +35,17 @@ def ssl_batches(data, batch_size, views=None, seed=0, start_step=0):
     """
     check_batch_size(data, batch_size)
     if _nbytes(data) <= IN_MEMORY_LIMIT_BYTES:
-        ds = _in_memory_stream(data, batch_size, seed, start_step)
+        ds = _in_memory_stream(data, batch_size, seed, start_step, with_index)
     else:
-        ds = data.dataset.shuffle(20000, seed=int(scalar_seed(seed, "shuffle")),
-                                  reshuffle_each_iteration=True)
+        ds = data.dataset
+        if with_index:  # shuffling ignores what the elements hold: the same images
+            ds = ds.enumerate().map(lambda i, b: (*b, tf.cast(i, tf.int32)))
+        ds = ds.shuffle(20000, seed=int(scalar_seed(seed, "shuffle")),
+                        reshuffle_each_iteration=True)
         ds = ds.batch(batch_size, drop_remainder=True).repeat().skip(start_step)
     if views is not None:
         ds = ds.enumerate(start_step).map(
-            lambda step, b: (views(b[0], seed=seed_for(seed, "views", step)), b[1]),
+            lambda step, b: (views(b[0], seed=seed_for(seed, "views", step)), *b[1:]),
             num_parallel_calls=tf.data.AUTOTUNE)
     # Several workers split the batches themselves: the default (by file) fails on datasets
     # with fewer files than workers, such as digits' one.
@@ -49,7 +54,7 @@ def ssl_batches(data, batch_size, views=None, seed=0, start_step=0):
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
-def _in_memory_stream(data, batch_size, seed, start_step):
+def _in_memory_stream(data, batch_size, seed, start_step, with_index=False):
     images, labels = zip(*data.dataset.batch(4096).as_numpy_iterator())
     images, labels = tf.constant(np.concatenate(images)), tf.constant(np.concatenate(labels))
     n, per_pass = data.num_examples, batches_per_pass(data, batch_size)
@@ -58,7 +63,8 @@ def _in_memory_stream(data, batch_size, seed, start_step):
         order = tf.random.experimental.stateless_shuffle(
             tf.range(n), seed_for(seed, "shuffle", step // per_pass))
         idx = order[(step % per_pass) * batch_size:][:batch_size]
-        return tf.gather(images, idx), tf.gather(labels, idx)
+        batch = tf.gather(images, idx), tf.gather(labels, idx)
+        return (*batch, idx) if with_index else batch
 
     return tf.data.Dataset.range(start_step, 2 ** 62).map(
         batch_at, num_parallel_calls=tf.data.AUTOTUNE)

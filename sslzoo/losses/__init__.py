@@ -2,9 +2,10 @@
 from sslzoo.losses.barlow_twins import barlow_twins_loss
 from sslzoo.losses.byol import byol_loss
 from sslzoo.losses.dcl import dcl_loss, dclw_loss
-from sslzoo.losses.deepcluster import deepcluster_v2_loss
+from sslzoo.losses.deepcluster import deepcluster_v2_loss, spherical_kmeans
 from sslzoo.losses.dino import dino_loss
 from sslzoo.losses.emp_ssl import emp_ssl_loss
+from sslzoo.losses.mae import mae_loss, patchify
 from sslzoo.losses.mmcr import mmcr_loss
 from sslzoo.losses.moco import moco_loss
 from sslzoo.losses.mocov3 import mocov3_loss
@@ -36,6 +37,9 @@ __all__ = [
     "wmse_loss",
     "cholesky_whiten",
     "deepcluster_v2_loss",
+    "spherical_kmeans",
     "mmcr_loss",
     "emp_ssl_loss",
+    "mae_loss",
+    "patchify",
 ]

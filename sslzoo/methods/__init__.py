@@ -5,10 +5,12 @@ from sslzoo.methods.barlow_twins import BarlowTwins
 from sslzoo.methods.base import DEFAULT_TAPS, SSLMethod
 from sslzoo.methods.byol import BYOL
 from sslzoo.methods.dcl import DCL
+from sslzoo.methods.deepcluster import DeepClusterV2
 from sslzoo.methods.dino import DINO
 from sslzoo.methods.ema import EMAMethod
 from sslzoo.methods.emp_ssl import EMPSSL
 from sslzoo.methods.forward import Forward
+from sslzoo.methods.mae import MAE
 from sslzoo.methods.mmcr import MMCR
 from sslzoo.methods.mocov2 import MoCoV2
 from sslzoo.methods.mocov3 import MoCoV3
@@ -22,7 +24,8 @@ from sslzoo.methods.vicreg import VICReg
 from sslzoo.methods.wmse import WMSE
 
 METHODS = {m.method: m for m in (SimCLR, MoCoV2, MoCoV3, BYOL, SimSiam, BarlowTwins, VICReg,
-                                 SwAV, DINO, NNCLR, DCL, TiCo, WMSE, MMCR, EMPSSL)}
+                                 SwAV, DINO, NNCLR, DCL, TiCo, WMSE, MMCR, EMPSSL,
+                                 DeepClusterV2, MAE)}
 
 
 def available():

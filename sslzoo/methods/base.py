@@ -37,6 +37,10 @@ UMM calls ``ssl_loss`` more than once per step and ``after_update`` once, with t
 ``total_steps`` and ``steps_per_epoch``, which the pretraining code sets with
 ``set_training_length`` before ``fit``; 0 means unknown.
 
+A method with ``needs_index`` (DeepCluster-v2's memory bank) trains on ``(x, y, index)``
+batches, ``index`` each image's position in the training set (``ssl_batches(...,
+with_index=True)``); the step hands it to ``ssl_loss`` and ``after_update`` as ``out.index``.
+
 Multi-crop: a method whose ``local_crops`` L is > 0 (DINO's hparam) gets 2 + L views from
 ``view_layer`` (the two global views, then L smaller local crops of ``local_size`` px); the
 step runs the local crops, concatenated, through the backbone (``local_encoder``: its layers
@@ -78,12 +82,16 @@ class SSLMethod(keras.Model):
     method = "base"
     recipe = "simclr"
     defaults = {}  # the paper's hyperparameters; overridable via build(**hparams)
+    vit_defaults = {}  # on a ViT backbone: the paper's ViT setting, over ``defaults``
+    vit_optim_defaults = None  # on a ViT backbone: the paper's ViT optimizer, else optim_defaults
     proj_layers = 2  # Dense layers of the default projector (hidden width × (layers − 1))
     collapse_threshold = 0.1  # warn when collapse_std < collapse_threshold / √D
     total_steps = 0  # run length for schedules (set_training_length); 0 = unknown
     steps_per_epoch = 0
     local_crops = 0  # multi-crop: local crops besides the two global views (see view_layer)
     local_size = 0  # their side in pixels
+    umm_refusal = None  # why UMM cannot wrap the method (its ConfigError says so), or None
+    needs_index = False  # batches carry each image's training-set index: (x, y, index)
 
     def __init__(self, backbone, num_classes=None, image_size=None, augment_in_step=False,
                  taps=None, crr_every=1, crr_eps=0.5, crr_normalize=True, augment=None,
@@ -98,11 +106,12 @@ class SSLMethod(keras.Model):
             "seed": int(seed)}
         self.seed = int(seed)  # of the views made in the step (augment_in_step)
         self.recipe = with_overrides(self.recipe, augment)  # before any view_layer()
-        unknown = set(hparams) - set(self.defaults)
+        defaults = self.defaults_for(backbone.name)
+        unknown = set(hparams) - set(defaults)
         if unknown:
             raise ConfigError(f"{self.method} has no hyperparameter(s) {sorted(unknown)}; "
-                              f"valid: {sorted(self.defaults)}")
-        self.hparams = {**self.defaults, **hparams}
+                              f"valid: {sorted(defaults)}")
+        self.hparams = {**defaults, **hparams}
         self.backbone = backbone
         self.image_size = int(image_size or backbone.input.shape[1])
         self.num_classes = num_classes
@@ -131,6 +140,19 @@ class SSLMethod(keras.Model):
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.probe_tracker = keras.metrics.SparseCategoricalAccuracy(name="probe_acc")
         self.collapse_tracker = keras.metrics.Mean(name="collapse_std")
+
+    @classmethod
+    def defaults_for(cls, backbone):
+        """The paper's hyperparameters for a backbone (a name): ``defaults``, with
+        ``vit_defaults`` over them on a Vision Transformer."""
+        return {**cls.defaults, **(cls.vit_defaults if _is_vit_name(backbone) else {})}
+
+    @classmethod
+    def optim_defaults_for(cls, backbone):
+        """The paper's optimizer for a backbone (a name): ``vit_optim_defaults`` on a Vision
+        Transformer where the method has one, else ``optim_defaults``."""
+        vit_recipe = _is_vit_name(backbone) and cls.vit_optim_defaults
+        return cls.vit_optim_defaults if vit_recipe else cls.optim_defaults
 
     @property
     def ssl_model(self):
@@ -304,12 +326,25 @@ class SSLMethod(keras.Model):
         return self.views(x, seed=None if step is None else seed_for(self.seed, "step_views",
                                                                       step))
 
+    def unpack(self, data):
+        """(x, labels, training-set indices) of a batch: ``(x, y, index)`` for a method with
+        ``needs_index``, else ``(x, y)`` or ``x`` (the missing parts None)."""
+        if not self.needs_index:
+            x, y = data if isinstance(data, tuple) and len(data) == 2 else (data, None)
+            return x, y, None
+        if not (isinstance(data, tuple) and len(data) == 3):
+            raise ValueError(f"{self.method} needs each image's index in the training set: "
+                             "feed (views, labels, index) batches (sslzoo.data.pipeline."
+                             "ssl_batches(..., with_index=True))")
+        return data
+
     def train_step(self, data):
-        x, y = data if isinstance(data, tuple) and len(data) == 2 else (data, None)
+        x, y, index = self.unpack(data)
         v1, v2, *local = self.make_views(x, self.optimizer.iterations)
         n = ops.shape(v1)[0]
         with tf.GradientTape() as tape:
             out = self.forward(ops.concatenate([v1, v2], 0), training=True)
+            out.cache["index"] = index
             if local:
                 out.local_proj = self.forward_local(local)
             loss = self.ssl_loss(out, n)
@@ -385,6 +420,11 @@ class SSLMethod(keras.Model):
                     keras.saving.deserialize_keras_object(spec))
         hparams = config.pop("hparams", {})
         return cls(backbone, **config, **hparams)
+
+
+def _is_vit_name(backbone):
+    """Whether ``backbone`` names a ViT of ``sslzoo.backbones`` (a zoo backbone is named so)."""
+    return str(backbone) in backbones.vit.available()
 
 
 def _recipe_config(augment):

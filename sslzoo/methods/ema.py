@@ -12,8 +12,6 @@ the schedule) and K = ``total_steps`` (``set_training_length``; hparam ``momentu
 "constant", or K = 0, keeps τ = τ_base). Only trainable weights are averaged; the teacher's BN
 runs on batch statistics (training mode), as in the papers, and keeps its own moving averages.
 """
-import math
-
 import keras
 from absl import logging
 from keras import ops
@@ -21,16 +19,14 @@ from keras import ops
 from sslzoo.errors import ConfigError
 from sslzoo.methods.base import SSLMethod
 from sslzoo.methods.heads import clone_head
+from sslzoo.optim.schedules import cosine_between
 
 SCHEDULES = ("cosine", "constant")
 
 
 def cosine_momentum(base, step, total):
     """τ_k = 1 − (1 − base)·(cos(π·k/K) + 1)/2, k clipped to [0, K]; ``base`` when K = 0."""
-    if not total:
-        return ops.convert_to_tensor(base, "float32")
-    k = ops.clip(ops.cast(step, "float32"), 0.0, float(total))
-    return 1.0 - (1.0 - base) * (ops.cos(math.pi * k / float(total)) + 1.0) / 2.0
+    return cosine_between(base, 1.0, step, total)
 
 
 def _renamed(layer):

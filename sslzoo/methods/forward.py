@@ -9,8 +9,9 @@ The step's protocol (``SSLMethod.train_step``; UMM recombines the same pieces):
 
 ``state`` holds what ``ssl_loss`` computed that the update after the optimizer step needs (the
 keys a queue takes in, the teacher outputs a centre moves towards); ``after_update`` receives
-the ``Forward`` of the loss that was stepped. ``cache`` is a memo for one batch that several
-forwards of the same images share (UMM's inner and outer steps reuse one teacher pass).
+the ``Forward`` of the loss that was stepped. ``cache`` is what the forwards of one batch
+share: the images' training-set indices (``index``, for a method with ``needs_index``) and
+memos (UMM's inner and outer steps reuse one teacher pass and one k-means).
 """
 import dataclasses
 
@@ -26,7 +27,7 @@ class Forward:
       local_proj: the projector outputs of the local crops (L·N rows, crop-major), or None
         without multi-crop.
       state: what ``ssl_loss`` hands to ``after_update`` (name → tensor).
-      cache: a memo shared by the forwards of one batch within a step.
+      cache: shared by the forwards of one batch within a step: ``"index"`` and memos.
     """
     images: object
     features: dict
@@ -41,6 +42,12 @@ class Forward:
     @property
     def pooled(self):
         return self.features["pooled"]
+
+    @property
+    def index(self):
+        """The training-set index of each image of the batch (N,), when the batch carries it
+        (``SSLMethod.needs_index``), else None."""
+        return self.cache.get("index")
 
     def __getitem__(self, tap):
         """The features at ``tap`` (a block name, ``pooled`` or ``proj``)."""

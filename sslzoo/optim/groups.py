@@ -20,7 +20,8 @@ import keras
 from keras import ops
 
 from sslzoo.errors import ConfigError
-from sslzoo.optim.optimizers import clone_optimizer, exclude_norms_and_biases
+from sslzoo.optim.optimizers import (clone_optimizer, exclude_norms_and_biases,
+                                     update_weight_decay)
 from sslzoo.optim.schedules import peak_learning_rate
 from sslzoo.utils.replicas import per_replica_loss
 
@@ -139,6 +140,7 @@ def step_groups(tape, loss, groups):
         if opt is not optimizer and own is not None:
             ratio = own if scale is None else own / scale
             g = [None if x is None else x * ops.cast(ratio, x.dtype) for x in g]
+        update_weight_decay(opt)
         opt.apply(g, vs)
         start += len(vs)
 

@@ -3,7 +3,7 @@ import keras
 from keras import ops
 
 from sslzoo.errors import ConfigError, unknown_choice
-from sslzoo.optim.schedules import scaled_lr, warmup_cosine
+from sslzoo.optim.schedules import cosine_between, scaled_lr, warmup_cosine
 
 OPTIMIZERS = ("lars", "sgd", "adam", "adamw", "lamb")
 LARS_ETA = 1e-3  # LARS trust coefficient of the ImageNet papers (SimCLR, BYOL)
@@ -65,23 +65,54 @@ class LARS(keras.optimizers.Optimizer):
 
 
 def make_optimizer(name, learning_rate, weight_decay=0.0, momentum=0.9, nesterov=False,
-                   lars_eta=LARS_ETA, lars_clip=False):
+                   lars_eta=LARS_ETA, lars_clip=False, beta_2=None, clipnorm=None):
     """An optimizer by name; ``learning_rate`` may be a float or a schedule. ``lars_*`` are
     LARS's η and trust-ratio clipping, ``momentum`` and ``nesterov`` SGD's (and LARS's
-    momentum); the others ignore them. Weight decay is decoupled (LARS: added to the gradient)."""
+    momentum), ``beta_2`` Adam's, AdamW's and LAMB's second-moment decay (None: Keras's 0.999);
+    the others ignore them. ``clipnorm`` clips each variable's gradient to that L2 norm
+    (Keras's own clipping; DINO's ``clip_grad``). Weight decay is decoupled (LARS: added to the
+    gradient)."""
+    adam = {} if beta_2 is None else {"beta_2": float(beta_2)}
+    clip = {} if clipnorm is None else {"clipnorm": float(clipnorm)}
     if name == "lars":
         return LARS(learning_rate, momentum=momentum, weight_decay=weight_decay, eta=lars_eta,
-                    clip=lars_clip)
+                    clip=lars_clip, **clip)
     if name == "sgd":
         return keras.optimizers.SGD(learning_rate, momentum=momentum, nesterov=nesterov,
-                                    weight_decay=weight_decay)
+                                    weight_decay=weight_decay, **clip)
     if name == "adam":
-        return keras.optimizers.Adam(learning_rate, weight_decay=weight_decay)
+        return keras.optimizers.Adam(learning_rate, weight_decay=weight_decay, **adam, **clip)
     if name == "adamw":
-        return keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
+        return keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay, **adam, **clip)
     if name == "lamb":
-        return keras.optimizers.Lamb(learning_rate, weight_decay=weight_decay)
+        return keras.optimizers.Lamb(learning_rate, weight_decay=weight_decay, **adam, **clip)
     raise unknown_choice("optimizer", name, OPTIMIZERS)
+
+
+def schedule_weight_decay(optimizer, end, total_steps):
+    """Make ``optimizer``'s decoupled weight decay follow a cosine from its value to ``end``
+    over ``total_steps`` (``cosine_between``; DINO's 0.04 → 0.4). It becomes a float32
+    variable, which ``update_weight_decay`` sets from the optimizer's step before each update;
+    LARS, whose decay is part of its gradient, is refused."""
+    if isinstance(optimizer, LARS) or not getattr(optimizer, "weight_decay", None):
+        raise ConfigError(f"a weight-decay schedule needs an optimizer with decoupled weight "
+                          f"decay > 0 (sgd, adam, adamw, lamb), got {type(optimizer).__name__} "
+                          f"with weight decay {getattr(optimizer, 'weight_decay', None)}")
+    start = float(optimizer.weight_decay)
+    optimizer.weight_decay = keras.Variable(start, dtype="float32", trainable=False,
+                                            name="weight_decay",
+                                            aggregation="only_first_replica")
+    optimizer.weight_decay_schedule = (start, float(end), int(total_steps))
+
+
+def update_weight_decay(optimizer):
+    """Set a scheduled weight decay (``schedule_weight_decay``) for the optimizer's next step;
+    nothing for any other optimizer."""
+    base = getattr(optimizer, "inner_optimizer", optimizer)
+    schedule = getattr(base, "weight_decay_schedule", None)
+    if schedule is not None:
+        start, end, total = schedule
+        base.weight_decay.assign(cosine_between(start, end, base.iterations, total))
 
 
 def paper_optimizer(optim_defaults, batch_size, total_steps, warmup_steps, schedule="cosine",
@@ -89,7 +120,8 @@ def paper_optimizer(optim_defaults, batch_size, total_steps, warmup_steps, sched
                     lars_clip=False):
     """(optimizer, settings) of a method's ``optim_defaults`` (its paper's optimizer, base rate,
     weight decay and batch-scaling rule), each overridable: the peak rate is the base rate
-    scaled to ``batch_size``, reached by linear warmup, then ``schedule``."""
+    scaled to ``batch_size``, reached by linear warmup, then ``schedule``. A ``beta_2`` in
+    ``optim_defaults`` (MAE's 0.95) goes to an Adam-type optimizer."""
     d = optim_defaults
     name = name or d["optimizer"]
     base_lr = learning_rate or d["learning_rate"]
@@ -98,8 +130,17 @@ def paper_optimizer(optim_defaults, batch_size, total_steps, warmup_steps, sched
     rate = warmup_cosine(peak, total_steps, warmup_steps, schedule)
     info = {"optimizer": name, "base_learning_rate": base_lr, "peak_learning_rate": peak,
             "weight_decay": wd, "total_steps": total_steps, "schedule": schedule}
-    return make_optimizer(name, rate, weight_decay=wd, lars_eta=lars_eta,
-                          lars_clip=lars_clip), info
+    beta_2 = d.get("beta_2") if name in ("adam", "adamw", "lamb") else None
+    if beta_2 is not None:
+        info["beta_2"] = beta_2
+    if d.get("clipnorm") is not None:
+        info["clipnorm"] = d["clipnorm"]
+    optimizer = make_optimizer(name, rate, weight_decay=wd, lars_eta=lars_eta,
+                               lars_clip=lars_clip, beta_2=beta_2, clipnorm=d.get("clipnorm"))
+    if d.get("weight_decay_end") is not None and wd:
+        schedule_weight_decay(optimizer, d["weight_decay_end"], total_steps)
+        info["weight_decay_end"] = d["weight_decay_end"]
+    return optimizer, info
 
 
 def clone_optimizer(optimizer, learning_rate):
@@ -108,7 +149,12 @@ def clone_optimizer(optimizer, learning_rate):
     base = getattr(optimizer, "inner_optimizer", optimizer)
     config = {**base.get_config(), "learning_rate": learning_rate}
     config.pop("name", None)
+    schedule = getattr(base, "weight_decay_schedule", None)
+    if schedule is not None:
+        config["weight_decay"] = schedule[0]
     clone = base.__class__.from_config(config)
+    if schedule is not None:
+        schedule_weight_decay(clone, schedule[1], schedule[2])
     if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
         clone = keras.optimizers.LossScaleOptimizer(clone)
     return clone
@@ -116,6 +162,8 @@ def clone_optimizer(optimizer, learning_rate):
 
 def exclude_norms_and_biases(optimizer, variables):
     """Exempt rank ≤ 1 variables (biases, BN) from the decoupled weight decay of SGD/AdamW/LAMB."""
-    if not isinstance(optimizer, LARS) and getattr(optimizer, "weight_decay", None):
+    decays = (hasattr(optimizer, "weight_decay_schedule")  # a variable: never 0 as a flag
+              or getattr(optimizer, "weight_decay", None))
+    if not isinstance(optimizer, LARS) and decays:
         optimizer.exclude_from_weight_decay(
             var_list=[v for v in variables if len(v.shape) <= 1])

@@ -1,4 +1,7 @@
-"""Learning-rate schedules: linear warmup + cosine (or constant), batch scaling, the peak."""
+"""Learning-rate schedules: linear warmup + cosine (or constant), batch scaling, the peak; a
+cosine between two values (EMA momentum, DINO's weight decay)."""
+import math
+
 import keras
 from keras import ops
 
@@ -40,3 +43,13 @@ def peak_learning_rate(learning_rate):
                           "learning-rate schedule; compile with a float or a CosineDecay "
                           "(sslzoo.optim.warmup_cosine)")
     return float(ops.convert_to_numpy(learning_rate))  # a float, or an optimizer's variable
+
+
+def cosine_between(start, end, step, total):
+    """v_k = end + (start − end)·(cos(π·k/K) + 1)/2 for step k clipped to [0, K] (float32):
+    ``start`` at step 0, ``end`` from step K on; ``start`` when K = 0. BYOL's EMA momentum
+    (start τ_base, end 1) and DINO's weight decay (0.04 → 0.4) follow it."""
+    if not total:
+        return ops.convert_to_tensor(start, "float32")
+    k = ops.clip(ops.cast(step, "float32"), 0.0, float(total))
+    return end + (start - end) * (ops.cos(math.pi * k / float(total)) + 1.0) / 2.0

@@ -52,7 +52,7 @@ def prepare_run_dir(cfg, run_dir=None):
 
 def check_lars_flags(cfg, method_cls):
     """Whether the run uses LARS; a ConfigError when --lars_eta/--lars_clip are set without it."""
-    name = cfg.optimizer or method_cls.optim_defaults["optimizer"]
+    name = cfg.optimizer or method_cls.optim_defaults_for(cfg.backbone)["optimizer"]
     if name != "lars" and (cfg.lars_clip or cfg.lars_eta != LARS_ETA):
         raise ConfigError(f"--lars_eta and --lars_clip apply only to LARS, but this run uses "
                           f"{name} ({cfg.method}'s default unless --optimizer is given); drop "
@@ -65,7 +65,7 @@ def resolve_optimizer(cfg, method_cls, steps_per_epoch):
     lars = check_lars_flags(cfg, method_cls)
     total = cfg.epochs * steps_per_epoch
     optimizer, info = paper_optimizer(
-        method_cls.optim_defaults, cfg.batch_size, total,
+        method_cls.optim_defaults_for(cfg.backbone), cfg.batch_size, total,
         round(cfg.warmup_epochs * steps_per_epoch), cfg.schedule, name=cfg.optimizer or None,
         learning_rate=cfg.learning_rate or None,
         weight_decay=None if cfg.weight_decay < 0 else cfg.weight_decay,
@@ -149,6 +149,12 @@ def pretrain(cfg=None, callbacks=(), **overrides):
     train = _load_split(cfg, cfg.split, cfg.image_size)
     check_batch_size(train, cfg.batch_size)
     steps_per_epoch = cfg.steps_per_epoch or batches_per_pass(train, cfg.batch_size)
+    if method_cls.needs_index:  # a memory bank row per training image (DeepCluster-v2)
+        hparams = {"memory_size": train.num_examples, **hparams}
+        if hparams["memory_size"] < train.num_examples:
+            raise ConfigError(f"{cfg.method} keeps a row per training image: memory_size must "
+                              f"be at least the {train.num_examples} images of --split (it "
+                              "is set to that by default)")
     # Seeded after the data is loaded: building a data set for the first time draws random
     # numbers, and the weights must not depend on whether it was built already.
     keras.utils.set_random_seed(cfg.seed)
@@ -205,7 +211,8 @@ def pretrain(cfg=None, callbacks=(), **overrides):
     # The stream is a pure function of the seed and the step: a resumed run sees the batches
     # and views the uninterrupted one would have.
     fit_from_step(model, lambda step: ssl_batches(train, cfg.batch_size, views, seed=cfg.seed,
-                                                  start_step=step),
+                                                  start_step=step,
+                                                  with_index=ssl_model.needs_index),
                   start_step, steps_per_epoch, cfg.epochs, callbacks, cfg.verbose)
     if nan_guard.tripped:
         last = checkpointer.manager.latest_checkpoint or "none (no epoch finished)"

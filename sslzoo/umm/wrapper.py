@@ -25,7 +25,8 @@ computed in float32. The wrapped model's CRR monitors run in the outer step, so
 
 Multi-crop (DINO's ``local_crops`` > 0) is refused with a ConfigError: the bi-level step runs
 the two global views through the split encoders only. So is a fixed-lr head (SimSiam's
-``fix_pred_lr``), which the inner and outer optimizers would step on the schedule.
+``fix_pred_lr``), which the inner and outer optimizers would step on the schedule, and a method
+whose ``umm_refusal`` gives the reason (MAE: its loss never runs the split encoders).
 """
 import contextlib
 import copy
@@ -70,6 +71,8 @@ class UMM(keras.Model):
             raise ConfigError("this model is already wrapped in UMM; wrap the SSL model once")
         if not isinstance(model, SSLMethod):
             raise ConfigError(f"UMM wraps an sslzoo SSL model, got {type(model).__name__}")
+        if model.umm_refusal:
+            raise ConfigError(f"UMM cannot wrap {model.method}: {model.umm_refusal}. Drop --umm")
         if model.local_crops:
             raise ConfigError(f"UMM does not support multi-crop ({model.method} with "
                               f"local_crops={model.local_crops}): set --hparams=local_crops=0 "
@@ -204,7 +207,7 @@ class UMM(keras.Model):
         return out, ssl, delta_r
 
     def train_step(self, data):
-        x, y = data if isinstance(data, tuple) and len(data) == 2 else (data, None)
+        x, y, index = self.ssl_model.unpack(data)
         v1, v2 = self.ssl_model.make_views(x, self.optimizer.iterations)
         n = ops.shape(v1)[0]
         images = ops.concatenate([v1, v2], 0)
@@ -213,7 +216,7 @@ class UMM(keras.Model):
         with tape if self.train_early else contextlib.nullcontext():  # θ_e's outer gradient
             live = self.early_encoder(images, training=self.train_early)
         frozen = {k: ops.stop_gradient(v) for k, v in live.items()}
-        cache = {}  # one teacher pass serves every forward of this batch
+        cache = {"index": index}  # and one teacher pass serves every forward of this batch
         for _ in range(self.settings["inner_steps"]):
             inner, align = self.inner_step(images, frozen, n, cache)
         out, ssl, delta_r = self.outer_step(images, live if self.train_early else frozen, n,

@@ -8,7 +8,7 @@ drawn at step k had it never stopped.
 import tensorflow as tf
 
 STREAMS = {"views": 1, "step_views": 2, "crr_reference": 3, "shuffle": 4, "probe_views": 5,
-           "lidar_views": 6, "wmse": 7}
+           "lidar_views": 6, "wmse": 7, "kmeans": 8, "mae_mask": 9}
 
 
 def seed_for(run_seed, stream, index=0):

@@ -288,3 +288,19 @@ def test_split_at_a_block_output_is_connected(tiny):
     out = late(early(x)["block4_out"])
     np.testing.assert_allclose(to_np(out["pooled"]), to_np(tiny(x)), atol=1e-5)
     assert tuple(out["block9"].shape) == (2, 192)
+
+
+def test_token_encoder_runs_the_blocks_on_any_number_of_tokens(tiny):
+    """MAE's encoder: the ViT's own blocks and final norm on a subset of its tokens."""
+    assert vit.is_vit(tiny) and not vit.is_vit(backbones.build("resnet_tiny"))
+    enc = vit.token_encoder(tiny)
+    own = {id(v) for v in tiny.weights}
+    assert enc.weights and all(id(v) in own for v in enc.weights)  # shared, nothing new
+    x = pixels(2, seed=5)
+    cut = keras.Model(tiny.input, [tiny.get_layer("tokens").output, tiny.get_layer("norm").output])
+    tokens, normed = (to_np(t) for t in cut(x, training=False))
+    np.testing.assert_allclose(to_np(enc(tokens)), normed, atol=1e-5)
+    some = to_np(enc(tokens[:, :5]))  # CLS and 4 patches
+    assert some.shape == (2, 5, 192) and np.all(np.isfinite(some))
+    with pytest.raises(ConfigError, match="not a Vision Transformer"):
+        vit.token_encoder(backbones.build("resnet_tiny"))

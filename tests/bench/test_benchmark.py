@@ -206,3 +206,8 @@ def test_benchmark_app_tiny_run(tmp_path, tfds_dir):
     assert not any(f.name.startswith(".tmp-") for f in out.iterdir())
     with pytest.raises(ConfigError, match="larger than the 1200 images"):
         run_benchmark(backbone="resnet_tiny", batch_size=5000, data_dir=tfds_dir)
+
+
+def test_a_method_with_a_memory_bank_is_refused_clearly():
+    with pytest.raises(ConfigError, match="memory bank needs a whole training set"):
+        build_model("sslzoo", "deepcluster_v2", "resnet_tiny", 32, 8)

@@ -71,3 +71,39 @@ def test_errors():
         deepcluster_v2_loss(s, a[:3])
     with pytest.raises(ConfigError, match="integer cluster ids"):
         deepcluster_v2_loss(s, a.astype(np.float32))
+
+
+def test_negative_ids_are_left_out_and_sums_run_across_replicas():
+    s, a = _scores(4)
+    ignored = np.where(np.arange(len(a)) % 3 == 0, -1, a)
+    kept = ignored >= 0
+    got = float(deepcluster_v2_loss(s, ignored, 0.1))
+    assert got == pytest.approx(ref.deepcluster_v2(s[kept], a[kept], 0.1), rel=1e-5)
+    assert float(deepcluster_v2_loss(s, np.full(len(a), -1), 0.1)) == 0.0  # none left: 0
+    # all_sum adds another replica's sum and count: (Σ ce + 3) / (count + 2).
+    twice = float(deepcluster_v2_loss(s, ignored, 0.1, all_sum=lambda t: (t[0] + 3, t[1] + 2)))
+    assert twice == pytest.approx((got * kept.sum() + 3) / (kept.sum() + 2), rel=1e-5)
+
+
+def test_spherical_kmeans_and_its_blocks():
+    from sslzoo.losses import spherical_kmeans
+    from sslzoo.losses.deepcluster import nearest_centroid
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(23, 4))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    c = x[[0, 5, 9]].copy()
+    for _ in range(10):  # the official loop, weights 1 except the last 3 rows
+        a = np.argmax(x @ c.T, axis=1)
+        for k in range(3):
+            if np.any(a[:20] == k):
+                c[k] = x[:20][a[:20] == k].mean(0)
+        c /= np.linalg.norm(c, axis=1, keepdims=True)
+    w = np.r_[np.ones(20), np.zeros(3)].astype("float32")
+    got_c, got_a = spherical_kmeans(x.astype("float32"), x[[0, 5, 9]].astype("float32"), 10, w)
+    np.testing.assert_allclose(got_c, c, atol=1e-6)
+    np.testing.assert_array_equal(got_a, np.argmax(x @ c.T, axis=1))
+    blocks = nearest_centroid(x.astype("float32"), c.astype("float32"), rows=5)  # 5 blocks
+    np.testing.assert_array_equal(blocks, got_a)
+    with pytest.raises(ConfigError, match="iterations must be an integer >= 0"):
+        spherical_kmeans(x, c, -1)

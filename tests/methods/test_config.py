@@ -22,17 +22,31 @@ TINY = {
     "dino": {"out_dim": 24, "momentum": 0.5, "local_crops": 2},
     "nnclr": {"pred_hidden_dim": 16, "queue_size": 12},
     "dcl": {"weighted": 1, "sigma": 0.7},
+    "deepcluster_v2": {"num_prototypes": 5, "prototype_sets": 2, "memory_size": 12},
     "tico": {"momentum": 0.5, "rho": 4.0},
     "wmse": {"w_size": 4, "w_eps": 0.1},
     "mmcr": {"views": 3},
     "emp_ssl": {"patches": 3, "eps": 0.3},
+    "mae": {"mask_ratio": 0.5, "decoder_depth": 1, "decoder_width": 32, "norm_pix_loss": 0},
 }
 KW = dict(image_size=16, num_classes=10, proj_hidden_dim=32, proj_dim=16, crr_every=2,
           taps=("stage2", "proj"), augment="crop_scale=0.5:1,flip=0", seed=7)
 
 
+VIT_ONLY = {"mae"}  # built on vit_tiny here, with block taps and no projector sizes
+
+
+def _kw(name):
+    """(backbone, build arguments) of method ``name`` in these tests."""
+    if name not in VIT_ONLY:
+        return "resnet_tiny", KW
+    kw = {k: v for k, v in KW.items() if not k.startswith("proj_")}
+    return "vit_tiny", {**kw, "taps": ("block2", "proj")}
+
+
 def _build(name, **kw):
-    return methods.build(name, "resnet_tiny", **{**KW, **kw}, **TINY[name])
+    backbone, base = _kw(name)
+    return methods.build(name, backbone, **{**base, **kw}, **TINY[name])
 
 
 def _shapes(model):
@@ -51,7 +65,7 @@ def test_from_config_rebuilds_the_same_model(name):
     assert type(clone) is type(m)
     assert json.loads(json.dumps(clone.get_config())) == config  # config left as it was
     assert clone.hparams == m.hparams and clone.recipe == m.recipe
-    assert (clone.taps, clone.crr_every, clone.seed) == (("stage2", "proj"), 2, 7)
+    assert (clone.taps, clone.crr_every, clone.seed) == (_kw(name)[1]["taps"], 2, 7)
     assert clone.recipe.crop_scale == (0.5, 1.0) and clone.recipe.flip is False
     assert _shapes(clone) == _shapes(m)
 
@@ -72,7 +86,7 @@ def _images(size=16, n=4):
     return np.random.default_rng(0).integers(0, 256, (n, size, size, 3)).astype("float32")
 
 
-@pytest.mark.parametrize("name", ["simclr", "byol", "swav"])
+@pytest.mark.parametrize("name", ["simclr", "byol", "swav", "mae"])
 def test_keras_file_loads_with_safe_mode(tmp_path, name):
     m = _build(name)  # compiled and built as pretraining leaves it
     m.compile(make_optimizer(methods.get(name).optim_defaults["optimizer"], 0.05))

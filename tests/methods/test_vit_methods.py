@@ -10,7 +10,7 @@ from sslzoo.losses.common import pooled_f32
 from sslzoo.optim import make_optimizer
 from sslzoo.umm import UMM
 from sslzoo.umm.split import resolve_split
-from tests.methods.test_zoo import TINY
+from tests.methods.test_zoo import TINY, VIT_ONLY
 
 pytestmark = pytest.mark.slow
 
@@ -22,7 +22,10 @@ def vit():
 def _fit(model):
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (8, 16, 16, 3)).astype("float32")
-    data = tf.data.Dataset.from_tensor_slices(((x[:4], x[4:]), np.arange(4) % 10)).batch(4)
+    batch = ((x[:4], x[4:]), np.arange(4) % 10)
+    if model.ssl_model.needs_index:  # DeepCluster-v2's memory bank
+        batch += (np.arange(4, dtype="int32"),)
+    data = tf.data.Dataset.from_tensor_slices(batch).batch(4)
     methods.set_training_length(model.ssl_model, 1, 1)
     model.compile(make_optimizer("adamw", 1e-3))
     return {k: v[-1] for k, v in model.fit(data, epochs=1, verbose=0).history.items()}
@@ -33,8 +36,10 @@ def _fit(model):
 @pytest.mark.parametrize("name", [pytest.param(m, marks=[] if m == "simclr" else
                                                pytest.mark.heavy) for m in methods.available()])
 def test_every_method_trains_a_step_on_vit_tiny_with_block_taps(name, vit):
-    model = methods.build(name, vit, image_size=16, num_classes=10, proj_hidden_dim=32,
-                          proj_dim=16, **TINY.get(name, {}))
+    heads = {k: v for k, v in {"proj_hidden_dim": 32, "proj_dim": 16}.items()
+             if k in methods.get(name).defaults}  # MAE has no projector
+    model = methods.build(name, vit, image_size=16, num_classes=10, **heads,
+                          **{**TINY, **VIT_ONLY}.get(name, {}))
     assert model.taps == ("block3", "block6", "block9", "block12", "proj")
     logs = _fit(model)
     assert np.isfinite(logs["loss"]) and logs["crr/block12/delta_r"] > 0

@@ -24,12 +24,16 @@ TINY = {  # tiny heads; EMA momentum 0.5 so one update is far from both ends
     "dino": {"out_dim": 24, "momentum": 0.5},
     "nnclr": {"pred_hidden_dim": 16, "queue_size": 12},
     "dcl": {"weighted": 1},
+    "deepcluster_v2": {"num_prototypes": 4, "memory_size": 8},
     "tico": {"momentum": 0.5},
     "wmse": {"w_size": 4, "w_eps": 0.1},
     "mmcr": {},
     "emp_ssl": {"patches": 2, "inv_weight": 2.0},
 }
 ZOO = sorted(TINY)
+# Left out of these resnet_tiny tests: the methods that need a ViT (MAE: its encoder runs on a
+# ViT's visible patches; tests/methods/test_mae.py, test_vit_methods.py), with tiny hparams.
+VIT_ONLY = {"mae": {"decoder_depth": 1, "decoder_width": 32}}
 EMA = [m for m in ZOO if issubclass(methods.get(m), methods.EMAMethod)]
 
 
@@ -53,9 +57,10 @@ def views():
     return tf.constant(x[:8]), tf.constant(x[8:]), tf.constant(np.arange(8) % 10, tf.int32)
 
 
-def _dataset(views):
+def _dataset(views, name):
     v1, v2, y = views
-    return tf.data.Dataset.from_tensor_slices(((v1, v2), y)).batch(4)  # 2 steps
+    index = (tf.range(8),) if methods.get(name).needs_index else ()  # DeepCluster-v2's bank
+    return tf.data.Dataset.from_tensor_slices(((v1, v2), y, *index)).batch(4)  # 2 steps
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +73,7 @@ def trained(views):
         if name not in cache:
             m = _compile(_build(name))
             start = {id(v): v.numpy().copy() for v in m.weights}
-            history = m.fit(_dataset(views), epochs=1, verbose=0).history
+            history = m.fit(_dataset(views, name), epochs=1, verbose=0).history
             start["fitted"] = {id(v): v.numpy().copy() for v in m.weights}
             cache[name] = m, start, {k: v[-1] for k, v in history.items()}
         return cache[name]
@@ -77,7 +82,7 @@ def trained(views):
 
 
 def test_registry_lists_the_zoo():
-    assert methods.available() == sorted(ZOO + ["simclr"])
+    assert methods.available() == sorted(ZOO + ["simclr", *VIT_ONLY])
 
 
 @pytest.mark.parametrize("name, optimizer, lr, wd, recipe", [
@@ -86,6 +91,7 @@ def test_registry_lists_the_zoo():
     ("barlow_twins", "lars", 0.2, 1.5e-6, "byol"), ("vicreg", "lars", 0.2, 1e-6, "byol"),
     ("swav", "lars", 0.3, 1e-6, "simclr"), ("dino", "adamw", 5e-4, 0.04, "byol"),
     ("nnclr", "lars", 0.3, 1e-6, "byol"), ("dcl", "lars", 1.0, 1e-6, "simclr"),
+    ("deepcluster_v2", "lars", 0.3, 1e-6, "simclr"),
     ("tico", "lars", 0.2, 1.5e-6, "byol"), ("wmse", "adamw", 3e-3, 1e-6, "simclr"),
     ("mmcr", "adamw", 1e-3, 1e-6, "simclr"), ("emp_ssl", "lars", 0.3, 1e-4, "emp_ssl")])
 def test_paper_optimizer_and_recipe(name, optimizer, lr, wd, recipe):
@@ -125,7 +131,7 @@ def test_umm_trains_every_method(views, name):
     assert all(id(v) in late for h in heads for v in h.trainable_variables)  # heads built
     umm.compile(make_optimizer("sgd", 0.01))
     umm.build_all()
-    logs = umm.fit(_dataset(views), epochs=1, verbose=0).history
+    logs = umm.fit(_dataset(views, name), epochs=1, verbose=0).history
     assert np.isfinite(logs["loss"][-1]) and np.isfinite(logs["crr/stage4/delta_r"][-1])
 
 

@@ -1,6 +1,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from sslzoo.errors import ConfigError
 from sslzoo import methods
@@ -103,3 +104,39 @@ def test_pretrain_passes_lars_flags_to_the_optimizer():
 
 def test_the_lars_eta_flag_defaults_to_the_optimizers_constant():
     assert PretrainConfig(output_dir="-").lars_eta == LARS_ETA
+
+
+def test_a_scheduled_weight_decay_follows_its_cosine_and_decays_the_weights():
+    from sslzoo.optim import paper_optimizer, step_groups
+
+    recipe = {"optimizer": "adamw", "learning_rate": 0.1, "weight_decay": 0.04,
+              "weight_decay_end": 0.4, "clipnorm": 3.0, "scale": "none"}
+    opt, info = paper_optimizer(recipe, 256, 4, 0, "constant")
+    assert info["weight_decay_end"] == 0.4 and info["clipnorm"] == 3.0 and opt.clipnorm == 3.0
+    w = keras.Variable(np.ones((2, 2), "float32"))
+    opt.build([w])
+
+    @tf.function  # as in a train step: the decay is read from its variable, not traced in
+    def step():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(w * 0.0)  # no gradient: only the decay moves w
+        step_groups(tape, loss, [([w], opt)])
+
+    for k in range(6):
+        before = np.array(w)
+        step()
+        wd = 0.4 + (0.04 - 0.4) * (np.cos(np.pi * min(k, 4) / 4) + 1) / 2
+        np.testing.assert_allclose(float(opt.weight_decay), wd, rtol=1e-6)
+        np.testing.assert_allclose(np.array(w), before * (1 - 0.1 * wd), rtol=1e-6)
+    with pytest.raises(ConfigError, match="decoupled weight decay"):
+        paper_optimizer({**recipe, "optimizer": "lars"}, 256, 4, 0)
+
+
+def test_clipnorm_clips_each_gradient_to_its_norm():
+    from sslzoo.optim import make_optimizer
+
+    opt = make_optimizer("sgd", 1.0, momentum=0.0, clipnorm=3.0)
+    a, b = keras.Variable(np.zeros(4, "float32")), keras.Variable(np.zeros(1, "float32"))
+    opt.apply([tf.constant([3.0, 4.0, 0.0, 0.0]), tf.constant([1.0])], [a, b])
+    np.testing.assert_allclose(np.array(a), [-1.8, -2.4, 0, 0], rtol=1e-6)  # norm 5 -> 3
+    np.testing.assert_allclose(np.array(b), [-1.0])  # under the norm: unchanged
