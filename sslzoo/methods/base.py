@@ -106,7 +106,7 @@ class SSLMethod(keras.Model):
             "seed": int(seed)}
         self.seed = int(seed)  # of the views made in the step (augment_in_step)
         self.recipe = with_overrides(self.recipe, augment)  # before any view_layer()
-        defaults = self.defaults_for(backbone.name)
+        defaults = self.defaults_for(backbone)
         unknown = set(hparams) - set(defaults)
         if unknown:
             raise ConfigError(f"{self.method} has no hyperparameter(s) {sorted(unknown)}; "
@@ -143,15 +143,15 @@ class SSLMethod(keras.Model):
 
     @classmethod
     def defaults_for(cls, backbone):
-        """The paper's hyperparameters for a backbone (a name): ``defaults``, with
+        """The paper's hyperparameters for a backbone (a name or a model): ``defaults``, with
         ``vit_defaults`` over them on a Vision Transformer."""
-        return {**cls.defaults, **(cls.vit_defaults if _is_vit_name(backbone) else {})}
+        return {**cls.defaults, **(cls.vit_defaults if _is_vit(backbone) else {})}
 
     @classmethod
     def optim_defaults_for(cls, backbone):
-        """The paper's optimizer for a backbone (a name): ``vit_optim_defaults`` on a Vision
-        Transformer where the method has one, else ``optim_defaults``."""
-        vit_recipe = _is_vit_name(backbone) and cls.vit_optim_defaults
+        """The paper's optimizer for a backbone (a name or a model): ``vit_optim_defaults`` on a
+        Vision Transformer where the method has one, else ``optim_defaults``."""
+        vit_recipe = _is_vit(backbone) and cls.vit_optim_defaults
         return cls.vit_optim_defaults if vit_recipe else cls.optim_defaults
 
     @property
@@ -422,9 +422,11 @@ class SSLMethod(keras.Model):
         return cls(backbone, **config, **hparams)
 
 
-def _is_vit_name(backbone):
-    """Whether ``backbone`` names a ViT of ``sslzoo.backbones`` (a zoo backbone is named so)."""
-    return str(backbone) in backbones.vit.available()
+def _is_vit(backbone):
+    """Whether ``backbone`` (a name or a built model) is a ViT of ``sslzoo.backbones``."""
+    if isinstance(backbone, str):
+        return backbone in backbones.vit.available()
+    return backbones.vit.is_vit(backbone)
 
 
 def _recipe_config(augment):
