@@ -78,8 +78,7 @@ class TwoRateTrainer(keras.Model):
         trained = {id(v) for vs, _ in backbone_groups for v in vs}
         if not trained <= ids:
             raise ConfigError("a backbone group holds variables that are not the backbone's")
-        self.backbone_groups = [([v for v in model.trainable_variables if id(v) in
-                                  {id(u) for u in vs}], opt) for vs, opt in backbone_groups]
+        self.backbone_groups = [(_in_model_order(model, vs), opt) for vs, opt in backbone_groups]
         self.head_vars = [v for v in model.trainable_variables if id(v) not in ids]
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
@@ -114,3 +113,9 @@ class TwoRateTrainer(keras.Model):
         self.accuracy_tracker.update_state(y, logits)
         return {"loss": self.loss_tracker.result(), "accuracy": self.accuracy_tracker.result(),
                 "lr": keras.ops.convert_to_tensor(self.optimizer.learning_rate)}
+
+
+def _in_model_order(model, variables):
+    """``variables`` in the order of ``model.trainable_variables``."""
+    wanted = {id(v) for v in variables}
+    return [v for v in model.trainable_variables if id(v) in wanted]
