@@ -8,7 +8,7 @@ held-out set and a fixed set of pretraining images, both with views drawn once a
 of training (seeded by ``seed``, so a resumed run measures the same views). It adds ``crr/<tap>/heldout_delta_r``, ``crr/<tap>/train_delta_r`` and
 ``crr/<tap>/gap`` to the epoch logs (list it before CSV, TensorBoard, ModelCheckpoint or
 EarlyStopping so they can use them), runs the label-free detector of ``sslzoo.crr.warning``
-(from epoch ``ignore_before`` on; pretraining passes its warmup epochs),
+(its ``signals``, from epoch ``ignore_before`` on; pretraining passes its rule's),
 and after every epoch rewrites ``crr_report.json`` (atomically, so a killed run leaves the curves
 up to its last finished epoch; non-finite ΔR is written as null) and, every ``plot_every``
 epochs, at the warning and at the end of training, ``crr.png``. With ``early_stop`` it stops at the
@@ -29,7 +29,7 @@ from absl import logging
 from sslzoo.crr import reference
 from sslzoo.crr.report import json_history, write_plot, write_report
 from sslzoo.crr.snapshots import WeightSnapshots
-from sslzoo.crr.warning import detect, gaps
+from sslzoo.crr.warning import SIGNALS, detect, gaps
 from sslzoo.data.augment import TwoViews
 from sslzoo.errors import ConfigError
 from sslzoo.utils.seeds import seed_for
@@ -39,7 +39,7 @@ class CRRCallback(keras.callbacks.Callback):
     def __init__(self, heldout_images, train_images, output_dir=None, watch=None, early=None,
                  patience=5, drop_tol=0.02, gap_threshold=0.05, early_stop=False, eps=0.5,
                  batch_size=256, plot_every=10, ignore_before=0, seed=0, quality=True,
-                 lidar_images=32, lidar_views=8):
+                 lidar_images=32, lidar_views=8, signals=SIGNALS):
         super().__init__()
         if quality and (int(lidar_views) < 2 or int(lidar_images) < 2):
             raise ConfigError(f"LiDAR needs at least 2 images and 2 views of each, got "
@@ -52,6 +52,7 @@ class CRRCallback(keras.callbacks.Callback):
         self.early_stop, self.eps, self.batch_size = early_stop, eps, batch_size
         self.plot_every = max(1, int(plot_every))
         self.ignore_before = max(0, int(ignore_before))
+        self.signals = tuple(signals)
         self.seed = int(seed)
         self.history, self.warning, self.restored = {}, None, False
         self.saved_history = None  # curves of the epochs before a resume
@@ -128,7 +129,7 @@ class CRRCallback(keras.callbacks.Callback):
                                  self.history[self.watch]["heldout"])
         if self.warning is None:
             found = detect(self.history, self.watch, self.early, self.patience, self.drop_tol,
-                           self.gap_threshold, self.ignore_before)
+                           self.gap_threshold, self.ignore_before, self.signals)
             if found:
                 self._warn(found, epoch)
                 return
@@ -167,7 +168,8 @@ class CRRCallback(keras.callbacks.Callback):
                 "settings": {"watch": self.watch, "early": list(self.early),
                              "patience": self.patience, "drop_tol": self.drop_tol,
                              "gap_threshold": self.gap_threshold, "eps": self.eps,
-                             "ignore_before": self.ignore_before, "quality": self.quality,
+                             "ignore_before": self.ignore_before, "signals": list(self.signals),
+                             "quality": self.quality,
                              "lidar_images": min(self.lidar_images,
                                                  int(self.images["heldout"].shape[0])),
                              "lidar_views": self.lidar_views,

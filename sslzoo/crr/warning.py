@@ -17,10 +17,28 @@ memorisation (late layers only) from collapse or divergence (every layer at once
 ``ignore_before`` epochs (the learning-rate warmup) are no evidence: a network still warming up
 changes fast at every layer, and a peak or a minimum there is a transient.
 
+Two rules choose among them (``rule_settings``): ``any`` (the default) fires on either
+signal after the warmup; ``strict`` fires on the memorisation gap only, and ignores the first
+max(warmup, ⌈epochs/10⌉) epochs.
+
 Signal 2 matters because the held-out ΔR of a memorising layer can keep rising (the features
 spread out everywhere) while ΔR on the images it trains on rises faster.
 """
 import math
+
+SIGNALS = ("heldout_drop", "memorisation_gap")
+RULES = ("any", "strict")
+
+
+def rule_settings(rule, epochs, warmup_epochs):
+    """``{"signals", "ignore_before"}`` of a warning rule for a run of ``epochs`` epochs."""
+    if rule not in RULES:
+        raise ValueError(f"unknown CRR warning rule {rule!r}; choose one of {', '.join(RULES)}")
+    warmup = math.ceil(warmup_epochs)
+    if rule == "strict":
+        return {"signals": ("memorisation_gap",),
+                "ignore_before": max(warmup, math.ceil(epochs / 10))}
+    return {"signals": SIGNALS, "ignore_before": warmup}
 
 
 def gaps(h):
@@ -71,8 +89,8 @@ def _finite_epochs(history, taps):
 
 
 def detect(history, watch, early, patience=5, drop_tol=0.02, gap_threshold=0.05,
-           ignore_before=0):
-    """The earliest firing signal as a dict (epoch indices are 0-based), or None.
+           ignore_before=0, signals=SIGNALS):
+    """The earliest firing of ``signals`` as a dict (epoch indices are 0-based), or None.
 
     Epochs before ``ignore_before`` and epochs with a non-finite ΔR at the watched or early taps
     (a NaN batch, or the gap left by a resumed run without a report) are skipped; the indices
@@ -84,11 +102,16 @@ def detect(history, watch, early, patience=5, drop_tol=0.02, gap_threshold=0.05,
     full = history
     history = {t: {s: [full[t][s][i] for i in keep] for s in ("heldout", "train")}
                for t in [watch, *early]}
+    unknown = set(signals) - set(SIGNALS)
+    if unknown:
+        raise ValueError(f"unknown CRR warning signals {sorted(unknown)}; known: {SIGNALS}")
     found = []
-    hit = heldout_drop(history, watch, early, patience, drop_tol)
+    hit = heldout_drop(history, watch, early, patience, drop_tol) \
+        if "heldout_drop" in signals else None
     if hit:
         found.append({"signal": "heldout_drop", "turning_epoch": hit[0], "best_epoch": hit[1]})
-    hit = gap_growth(history, watch, early, patience, gap_threshold)
+    hit = gap_growth(history, watch, early, patience, gap_threshold) \
+        if "memorisation_gap" in signals else None
     if hit:
         found.append({"signal": "memorisation_gap", "turning_epoch": hit[0],
                       "best_epoch": hit[1]})

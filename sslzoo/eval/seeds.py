@@ -22,7 +22,8 @@ import os
 import numpy as np
 
 from sslzoo.crr.report import load_history
-from sslzoo.crr.warning import detect, gaps
+from sslzoo.crr.warning import SIGNALS as WARNING_SIGNALS
+from sslzoo.crr.warning import detect, gaps, rule_settings
 from sslzoo.errors import DataError
 from sslzoo.eval.study_plots import plot_seed_curves
 from sslzoo.eval.study_stats import SIGNALS, curves, stack_runs
@@ -51,22 +52,29 @@ def load_run(run_dir):
             "epochs": int(out["config"]["epochs"])}
 
 
-def replay_warning(run):
+def replay_warning(run, rule=None):
     """The warning that ``sslzoo.crr.warning.detect`` gives today when it is run after every
     epoch of the run's recorded curves, as the callback runs it (1-based epochs), or None. The
-    report's watch, early taps and thresholds are kept; the warmup epochs are ignored."""
+    report's watch, early taps and thresholds are kept. ``rule`` (``any`` or ``strict``, see
+    ``rule_settings``) sets the signals and the ignored first epochs; None keeps the report's
+    signals (both, in reports that predate them) and ignores the warmup epochs."""
     settings = run["crr"]["settings"]
     n = max(len(c) for h in run["crr"]["history"].values() for c in h.values())
     history = load_history(os.path.join(run["dir"], "crr_report.json"), n)
-    ignore = math.ceil(float(run["config"].get("warmup_epochs", 0)))
+    warmup = float(run["config"].get("warmup_epochs", 0))
+    if rule is None:
+        chosen = {"signals": tuple(settings.get("signals", WARNING_SIGNALS)),
+                  "ignore_before": math.ceil(warmup)}
+    else:
+        chosen = rule_settings(rule, run["epochs"], warmup)
     for t in range(1, n + 1):
         found = detect({tap: {s: c[:t] for s, c in h.items()} for tap, h in history.items()},
                        settings["watch"], settings["early"], settings["patience"],
-                       settings["drop_tol"], settings["gap_threshold"], ignore)
+                       settings["drop_tol"], settings["gap_threshold"], **chosen)
         if found:
             return {**found, "turning_epoch": found["turning_epoch"] + 1,
                     "best_epoch": found["best_epoch"] + 1, "detected_at_epoch": t,
-                    "replayed": True}
+                    "replayed": True, "rule": rule}
     return None
 
 
@@ -108,11 +116,11 @@ def mean_curve(runs, tap):
 
 
 def summarize_seeds(run_dirs, watch="stage4", early=("stage1", "stage2"), min_drop=0.02,
-                    early_tol=0.005, lag_frac=0.1, replay=False):
+                    early_tol=0.005, lag_frac=0.1, replay=False, rule=None):
     """The claims across runs of one setting (see the module docstring)."""
     runs = [load_run(d) for d in run_dirs]
     for r in runs if replay else ():
-        r["crr"] = {**r["crr"], "warning": replay_warning(r)}
+        r["crr"] = {**r["crr"], "warning": replay_warning(r, rule)}
     per_tap = [r["study"]["summary"]["per_tap"] for r in runs]
     taps = list(per_tap[0])
     layers = {t: {k: mean_se([p[t][k] for p in per_tap if t in p])
@@ -174,9 +182,10 @@ def markdown(summary):
     return "\n".join(lines)
 
 
-def run_rows(run_dirs, taps=("stage1", "stage2", "stage4", "proj")):
+def run_rows(run_dirs, taps=("stage1", "stage2", "stage4", "proj"), replay=False, rule=None):
     """A Markdown table with one row per run (finished or not): each tap's probe peak @ epoch
-    → final, the gap of stage1 and stage4 at the first and last epoch, and the warning."""
+    → final, the gap of stage1 and stage4 at the first and last epoch, and the warning (with
+    ``replay``, recomputed by ``replay_warning(run, rule)``)."""
     head = " | ".join(f"{t} peak @ ep → final" for t in taps)
     lines = [f"| run | epochs | {head} | gap stage1 / stage4, first → last | warning |",
              "|---|---|" + "---|" * len(taps) + "---|---|"]
@@ -191,7 +200,7 @@ def run_rows(run_dirs, taps=("stage1", "stage2", "stage4", "proj")):
         hist = {t: {k: [np.nan if v is None else v for v in crr["history"][t][k]]
                     for k in ("heldout", "train")} for t in ("stage1", "stage4")}
         g = {t: gaps(hist[t]) for t in hist}
-        w = crr.get("warning")
+        w = replay_warning(load_run(d), rule) if replay else crr.get("warning")
         warn = f"epoch {w['detected_at_epoch']} ({w['signal']}, best {w['best_epoch']})" \
             if w else "none"
         lines.append(f"| {os.path.basename(os.path.normpath(d))} | {c[taps[0]]['epoch'][-1]} | "

@@ -44,6 +44,10 @@ class PretrainConfig:
     crr_reference_split: str = setting("", "Held-out split for the CRR reference set; empty = "
                                        "--probe_test_split.")
     crr_patience: int = setting(5, "Epochs a CRR warning signal must persist.", lower=1)
+    crr_warning_rule: str = setting("any", "CRR warning rule: any (the held-out drop or the "
+                                    "memorisation gap, after the warmup) or strict (the gap "
+                                    "only, ignoring the first tenth of the run).",
+                                    choices=("any", "strict"))
     crr_early_stop: bool = setting(False, "Stop at the CRR warning and restore the best-by-CRR "
                                    "weights.")
     crr_quality: bool = setting(True, "Also log the label-free scores rankme/<tap> and "

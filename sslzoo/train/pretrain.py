@@ -7,7 +7,6 @@ The run directory holds ``config.json`` (every setting), ``checkpoints/`` (atomi
 linear-probe accuracy, images/s, wall time).
 """
 import dataclasses
-import math
 import os
 import shutil
 import tempfile
@@ -21,6 +20,7 @@ from sslzoo import data as sdata
 from sslzoo import methods, zoo
 from sslzoo.crr.callback import CRRCallback
 from sslzoo.crr.report import load_history, load_warning
+from sslzoo.crr.warning import rule_settings
 from sslzoo.data.augment import get_recipe
 from sslzoo.data.pipeline import batches_per_pass, check_batch_size, ssl_batches
 from sslzoo.errors import ConfigError, TrainingError
@@ -93,7 +93,8 @@ def crr_callback(cfg, model, train, start_epoch, run_dir=None):
     callback = CRRCallback(heldout.first_images(n), train.first_images(n),
                            output_dir=cfg.output_dir, patience=cfg.crr_patience,
                            early_stop=cfg.crr_early_stop,
-                           ignore_before=math.ceil(cfg.warmup_epochs), seed=cfg.seed,
+                           **rule_settings(cfg.crr_warning_rule, cfg.epochs, cfg.warmup_epochs),
+                           seed=cfg.seed,
                            quality=cfg.crr_quality, lidar_images=cfg.lidar_images,
                            lidar_views=cfg.lidar_views)
     report = os.path.join(run_dir or cfg.output_dir, "crr_report.json")

@@ -16,8 +16,11 @@ def test_study_app_writes_per_layer_probes_and_crr(tmp_path, tfds_dir):
                 "--batch_size=32", "--probe_fit_split=train[64:192]",
                 "--probe_eval_split=test[:100]", "--probe_train_split=train[64:192]",
                 "--probe_test_split=test[:100]", "--crr_reference_size=64",
-                "--hparams=proj_dim=32", f"--data_dir={tfds_dir}", f"--output_dir={out}")
+                "--hparams=proj_dim=32", "--crr_warning_rule=strict", "--warmup_epochs=0",
+                f"--data_dir={tfds_dir}", f"--output_dir={out}")
     assert r.returncode == 0, r.stderr[-3000:]
+    settings = json.loads((out / "crr_report.json").read_text())["settings"]
+    assert (settings["signals"], settings["ignore_before"]) == (["memorisation_gap"], 1)
     study = json.loads((out / "study.json").read_text())
     assert study["complete"] and study["settings"]["probe_fit_images"] == 128
     assert study["settings"]["probe_eval_images"] == 100

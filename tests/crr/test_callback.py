@@ -89,6 +89,21 @@ def test_epochs_before_ignore_before_are_no_evidence(model, tmp_path):
     assert report["settings"]["ignore_before"] == 8
 
 
+def test_gap_only_signals_stay_silent_on_a_heldout_drop(model, tmp_path):
+    """The planted held-out fall warns under both signals (above); with the strict rule's
+    signals (the memorisation gap only) it does not, and the report says which ran."""
+    cb = CRRCallback(_images(4, 0), _images(4, 1), output_dir=str(tmp_path), patience=3,
+                     signals=("memorisation_gap",))
+    cb.set_model(model)
+    cb.on_train_begin()
+    _planted(cb, 12)
+    for epoch in range(12):
+        cb.on_epoch_end(epoch, {})
+    assert cb.warning is None
+    report = json.loads((tmp_path / "crr_report.json").read_text())
+    assert report["settings"]["signals"] == ["memorisation_gap"]
+
+
 def test_resumed_history_is_padded_and_continued(model, tmp_path):
     cb = CRRCallback(_images(4, 0), _images(4, 1), output_dir=str(tmp_path))
     cb.set_model(model)

@@ -1,7 +1,9 @@
 """The label-free early warning on planted ΔR series."""
 import math
 
-from sslzoo.crr.warning import detect, gap_growth, gaps, heldout_drop
+import pytest
+
+from sslzoo.crr.warning import SIGNALS, detect, gap_growth, gaps, heldout_drop, rule_settings
 
 EARLY = ["stage1", "stage2"]
 
@@ -73,3 +75,22 @@ def test_nan_epochs_are_skipped_and_indices_stay_absolute():
     found = detect(_history(curve), "stage4", EARLY, patience=5)
     assert found["best_epoch"] == 10 and found["turning_epoch"] == 11
     assert detect(_history([math.nan] * 4), "stage4", EARLY) is None
+
+
+def test_signals_choose_which_signal_may_fire():
+    drop = [10 + i for i in range(11)] + [20 - 2 * i for i in range(1, 8)]
+    assert detect(_history(drop), "stage4", EARLY, signals=("memorisation_gap",)) is None
+    assert detect(_history(drop), "stage4", EARLY,
+                  signals=("heldout_drop",))["signal"] == "heldout_drop"
+    with pytest.raises(ValueError, match="unknown CRR warning signals"):
+        detect(_history(drop), "stage4", EARLY, signals=("drop",))
+
+
+def test_strict_rule_takes_the_gap_only_and_ignores_the_first_tenth():
+    assert rule_settings("any", 300, 2.5) == {"signals": SIGNALS, "ignore_before": 3}
+    assert rule_settings("strict", 300, 2.5) == {"signals": ("memorisation_gap",),
+                                                 "ignore_before": 30}
+    assert rule_settings("strict", 30, 10) == {"signals": ("memorisation_gap",),
+                                               "ignore_before": 10}
+    with pytest.raises(ValueError, match="unknown CRR warning rule"):
+        rule_settings("lenient", 30, 0)

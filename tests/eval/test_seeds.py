@@ -132,3 +132,27 @@ def test_replay_recomputes_the_warning_online_and_ignores_the_warmup(tmp_path):
     w = summarize_seeds([str(d)], early=("stage1",), replay=True)["warning"][0]["warning"]
     assert (w["best_epoch"], w["detected_at_epoch"]) == (2, 7)
     assert summarize_seeds([str(d)], early=("stage1",))["warning"][0]["warning"] is None
+    # The strict rule takes the gap only (flat here: train = held-out), so it stays silent.
+    assert summarize_seeds([str(d)], early=("stage1",), replay=True,
+                           rule="strict")["warning"][0]["warning"] is None
+    assert "epoch 7 (heldout_drop, best 2)" in run_rows([str(d)], taps=("stage4",), replay=True)
+
+
+def test_strict_replay_fires_on_the_late_gap_after_the_first_tenth(tmp_path):
+    """Stage4's gap grows 0.02 a epoch from epoch 4 while stage1's is flat: the strict rule
+    ignores the first ceil(60/10) = 6 epochs, so its 5 epochs of growth above 0.05 end at 11."""
+    d = tmp_path / "g"
+    _run(tmp_path, "g", 0.03, None)
+    heldout = [10.0 + 0.5 * i for i in range(14)]
+    train = [h * (1 + 0.02 * max(0, i - 3)) for i, h in enumerate(heldout)]
+    history = {"stage4": {"heldout": heldout, "train": train},
+               "stage1": {"heldout": [5.0] * 14, "train": [5.0] * 14}}
+    settings = {"watch": "stage4", "early": ["stage1"], "patience": 5, "drop_tol": 0.02,
+                "gap_threshold": 0.05}
+    (d / "crr_report.json").write_text(json.dumps({"warning": None, "history": history,
+                                                   "settings": settings}))
+    (d / "config.json").write_text(json.dumps({"epochs": 60, "warmup_epochs": 0}))
+    w = summarize_seeds([str(d)], early=("stage1",), replay=True,
+                        rule="strict")["warning"][0]["warning"]
+    assert (w["signal"], w["rule"]) == ("memorisation_gap", "strict")
+    assert w["detected_at_epoch"] == 14
