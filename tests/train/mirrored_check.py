@@ -40,7 +40,9 @@ EXTRA = {"byol": {"pred_hidden_dim": 32}, "mocov3": {"pred_hidden_dim": 32},
          "simsiam": {"pred_hidden_dim": 32}, "nnclr": {"pred_hidden_dim": 32, "queue_size": 32},
          "wmse": {"w_size": 8, "w_eps": 0.1}, "emp_ssl": {"inv_weight": 2.0, "patches": 2},
          "swav": {"num_prototypes": 10, "freeze_prototypes_epochs": 0, "queue_length": BATCH,
-                  "queue_start_epoch": 0}}
+                  "queue_start_epoch": 0},
+         "mae": {"decoder_depth": 1, "decoder_width": 32}}
+BACKBONE = {"mae": "vit_tiny"}  # MAE trains only on a ViT (no projector); the rest resnet_tiny
 
 
 def fixed_batch():
@@ -67,8 +69,9 @@ class StepLogs(keras.callbacks.Callback):
 def train(method, strategy, crr_every):
     keras.utils.set_random_seed(0)
     with strategy.scope():
-        model = methods.build(method, "resnet_tiny", image_size=SIZE, num_classes=10,
-                              crr_every=crr_every, sync_bn=True, **HEADS, **EXTRA.get(method, {}))
+        model = methods.build(method, BACKBONE.get(method, "resnet_tiny"), image_size=SIZE, num_classes=10,
+                              crr_every=crr_every, sync_bn=True,
+                              **({} if method in BACKBONE else HEADS), **EXTRA.get(method, {}))
         methods.set_training_length(model, STEPS, STEPS)
         model.compile(make_optimizer("sgd", LR.get(method, 0.1), momentum=0.9))
         model.build_all()

@@ -72,6 +72,22 @@ def test_mirrored_matches_one_device(mirrored, method):
     np.testing.assert_allclose(mirror["collapse_std"], single["collapse_std"], rtol=1e-5)
 
 
+@pytest.mark.heavy
+def test_mae_mirrored_matches_one_device():
+    """MAE on vit_tiny (its masks are drawn for the global batch from seed and step, so each
+    replica masks its images as one device would). Heavy: twelve ViT blocks traced twice."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
+    p = subprocess.run([sys.executable, "-m", "tests.train.mirrored_check", "mae"], cwd=REPO,
+                       env=env, capture_output=True, text=True, timeout=1200)
+    found = [json.loads(ln) for ln in p.stdout.splitlines() if ln.startswith("{")]
+    assert p.returncode == 0 and len(found) == 1, p.stderr[-3000:]
+    r = found[0]
+    np.testing.assert_allclose(r["loss_mirrored"], r["loss_single"], rtol=2e-5)
+    assert r["update_rel_err"] < 1e-4, r["update_rel_err"]
+    assert r["max_abs_diff"] < 2e-5, r["max_abs_diff"]
+    assert r["max_abs_diff_probe"] < 1e-4, r["max_abs_diff_probe"]
+
+
 def test_mirrored_crr_measures_the_global_batch(mirrored):
     single, mirror = mirrored["simclr"]["logs_single"], mirrored["simclr"]["logs_mirrored"]
     keys = [k for k in single if k.startswith("crr/")]
