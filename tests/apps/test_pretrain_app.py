@@ -158,6 +158,7 @@ def test_bad_flags_give_clear_errors(tmp_path, tfds_dir):
     assert r.returncode == 2 and "digits" in r.stderr
 
 
+@pytest.mark.heavy
 def test_deterministic_flag_runs_and_gives_the_same_run_as_without_it(tmp_path, tfds_dir):
     """Two processes, one with TensorFlow's op determinism on: on a CPU both give the same
     weights, because the run is already deterministic."""

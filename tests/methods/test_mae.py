@@ -248,7 +248,7 @@ def test_keras_file_after_a_step_reconstructs_the_same(views, tmp_path):
     assert sorted(v.path for v in clone.weights) == sorted(v.path for v in m.weights)
 
 
-@pytest.mark.slow
+@pytest.mark.heavy  # in CI: MAE's fit, CRR and .keras tests above
 def test_pretrain_one_epoch_on_digits(tfds_dir, tmp_path):
     from sslzoo.train.pretrain import pretrain
 

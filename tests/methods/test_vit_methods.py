@@ -31,10 +31,11 @@ def _fit(model):
     return {k: v[-1] for k, v in model.fit(data, epochs=1, verbose=0).history.items()}
 
 
-# Tracing twelve transformer blocks per method is slow on a CPU: SimCLR runs in the suite, the
-# other methods with the heavy checks (-m heavy).
-@pytest.mark.parametrize("name", [pytest.param(m, marks=[] if m == "simclr" else
-                                               pytest.mark.heavy) for m in methods.available()])
+# Tracing twelve transformer blocks per method is slow on a CPU (80 s for one method in CI), so
+# these are heavy checks (-m heavy); in the suite, MAE's tests and the ViT recipes' tests train
+# vit_tiny.
+@pytest.mark.heavy
+@pytest.mark.parametrize("name", methods.available())
 def test_every_method_trains_a_step_on_vit_tiny_with_block_taps(name, vit):
     heads = {k: v for k, v in {"proj_hidden_dim": 32, "proj_dim": 16}.items()
              if k in methods.get(name).defaults}  # MAE has no projector
@@ -45,6 +46,7 @@ def test_every_method_trains_a_step_on_vit_tiny_with_block_taps(name, vit):
     assert np.isfinite(logs["loss"]) and logs["crr/block12/delta_r"] > 0
 
 
+@pytest.mark.heavy
 def test_umm_splits_a_vit_at_a_block(vit):
     assert resolve_split(vit, "block3") == "block3_out" == resolve_split(vit, 3)
     with pytest.raises(ConfigError, match="last block"):

@@ -125,6 +125,7 @@ def test_a_run_killed_mid_epoch_resumes_as_the_uninterrupted_run(simclr_run, tmp
     np.testing.assert_allclose([g[2] for g in got], [w[2] for w in want], rtol=1e-6)
 
 
+@pytest.mark.heavy  # in CI: test_a_run_killed_mid_epoch_resumes_as_the_uninterrupted_run
 def test_five_kills_at_random_steps_end_in_the_uninterrupted_run(simclr_run, tmp_path,
                                                                   tfds_dir):
     kills = sorted(np.random.default_rng(0).choice(np.arange(1, 3 * STEPS), 5, replace=False))
@@ -134,8 +135,8 @@ def test_five_kills_at_random_steps_end_in_the_uninterrupted_run(simclr_run, tmp
 
 @pytest.mark.parametrize("kw", [
     # A momentum encoder and a queue, with the views made in the train step.
-    dict(method="mocov2", hparams="proj_hidden_dim=32,proj_dim=16,queue_size=64",
-         augment_on="device"),
+    pytest.param(dict(method="mocov2", hparams="proj_hidden_dim=32,proj_dim=16,queue_size=64",
+                      augment_on="device"), marks=pytest.mark.heavy),
     dict(umm=True, umm_gamma=0.1),  # UMM's inner, outer and early optimizers
 ], ids=["mocov2_device_views", "umm"])
 def test_resume_is_exact_for_state_and_extra_optimizers(tmp_path, tfds_dir, kw):
@@ -144,6 +145,7 @@ def test_resume_is_exact_for_state_and_extra_optimizers(tmp_path, tfds_dir, kw):
     assert_same_run(tmp_path / "a", tmp_path / "b")
 
 
+@pytest.mark.heavy
 def test_the_study_resumes_exactly(tmp_path, tfds_dir):
     from sslzoo.eval.study import run_study
 
