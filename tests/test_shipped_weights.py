@@ -8,8 +8,8 @@ import sslzoo
 from sslzoo import zoo
 from sslzoo.methods import available
 
-# Methods added in issue 21 whose digits entries are not trained yet (README says so), and MAE
-# (issue 20), which needs a ViT: it will never have a resnet_tiny entry.
+# MAE (issue 20) needs a ViT: it will never have a resnet_tiny entry; its ViT entries are
+# pending.
 PENDING = {"mae"}
 SHIPPED = [f"{m}_resnet_tiny_digits" for m in available() if m not in PENDING]
 
