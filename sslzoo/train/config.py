@@ -64,8 +64,9 @@ class PretrainConfig:
                              "stage3, stageN_blockM_out) or a number of blocks.")
     umm_beta: float = setting(1.0, "UMM weight β of the early/last alignment (inner objective).",
                               lower=0.0)
-    umm_gamma: float = setting(0.01, "UMM weight γ of the last layer's ΔR (outer objective, "
-                               "maximised).", lower=0.0)
+    umm_gamma: float = setting(0.01, "UMM weight γ of the last layer's ΔR in the outer "
+                               "objective L_SSL - γ·ΔR: > 0 maximises ΔR (the paper), < 0 "
+                               "minimises it (the authors' code; an ablation).")
     umm_alignment: str = setting("similarity_kl", "UMM alignment: similarity_kl or gradient_js.",
                                  choices=("similarity_kl", "gradient_js"))
     umm_inner_steps: int = setting(1, "UMM inner steps per batch.", lower=1)

@@ -30,6 +30,7 @@ whose ``umm_refusal`` gives the reason (MAE: its loss never runs the split encod
 """
 import contextlib
 import copy
+import math
 
 import keras
 import tensorflow as tf
@@ -55,7 +56,8 @@ class UMM(keras.Model):
       model: an untrained or pretrained ``SSLMethod`` (not already wrapped).
       early: the block output that ends the early part (``"stage2"``), or a number of blocks.
       beta: weight β ≥ 0 of the alignment in the inner objective.
-      gamma: weight γ ≥ 0 of ΔR in the outer objective.
+      gamma: weight γ of ΔR in the outer objective L_SSL − γ·ΔR: γ > 0 maximises ΔR (the
+        paper); γ < 0 minimises it, as the authors' released code does (an ablation).
       eps: ε of ΔR.
       alignment: ``similarity_kl`` or ``gradient_js`` (see ``sslzoo.umm.align``).
       inner_steps: inner steps per batch.
@@ -82,9 +84,11 @@ class UMM(keras.Model):
             raise ConfigError(f"UMM steps every head on its own optimizers (outer, inner, "
                               f"early) and cannot keep {model.method}'s parameter group(s) "
                               f"{extra} on theirs: set --hparams=fix_pred_lr=0 or drop --umm")
-        for name, value in (("beta", beta), ("gamma", gamma), ("early_lr_mult", early_lr_mult)):
+        for name, value in (("beta", beta), ("early_lr_mult", early_lr_mult)):
             if not value >= 0:
                 raise ConfigError(f"UMM {name} must be >= 0, got {value}")
+        if not math.isfinite(gamma):
+            raise ConfigError(f"UMM gamma must be a finite number, got {gamma}")
         if not eps > 0 or not align_temperature > 0:
             raise ConfigError("UMM eps and align_temperature must be > 0")
         if alignment not in ALIGNMENTS:
