@@ -56,7 +56,7 @@ from sslzoo.train.device import setup_precision
 from sslzoo.umm import UMM
 
 # UMM as `sslzoo-pretrain --umm` runs it from scratch (early part trained at the full rate).
-DEFAULT_UMM = {"early": "stage2", "early_lr_mult": 1.0}
+DEFAULT_UMM = {"early": "auto", "early_lr_mult": 1.0}
 NUM_CLASSES = 10  # labels of the fixed batch, for the online probe
 PIPELINE_DATASET = "digits"
 # A schedule like pretraining's, long enough that the benchmark never reaches its end.

@@ -60,8 +60,9 @@ class PretrainConfig:
                              "(e.g. crr/stage4/heldout_delta_r, rankme/stage4, lidar/proj) and "
                              "end with its weights; empty = the last epoch.")
     umm: bool = setting(False, "Add the Undoing Memorization Mechanism (bi-level; see sslzoo.umm).")
-    umm_early: str = setting("stage2", "UMM early part: the block output that ends it (stage1.."
-                             "stage3, stageN_blockM_out) or a number of blocks.")
+    umm_early: str = setting("auto", "UMM early part: the block output that ends it (stage1.."
+                             "stage3, stageN_blockM_out, blockN on a ViT), a number of blocks, "
+                             "or auto: half the depth (stage2 on a ResNet, block6 on ViT-12).")
     umm_beta: float = setting(1.0, "UMM weight β of the early/last alignment (inner objective).",
                               lower=0.0)
     umm_gamma: float = setting(0.01, "UMM weight γ of the last layer's ΔR in the outer "

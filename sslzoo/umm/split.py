@@ -13,8 +13,11 @@ def block_outputs(backbone):
 
 def resolve_split(backbone, early):
     """The layer name ending the early part: a block-output name (for a ViT also its tap name,
-    "block3" for "block3_out"), or a number of blocks."""
+    "block3" for "block3_out"), a number of blocks, or "auto": half the depth, the second of
+    the backbone's four default taps ("stage2" on a ResNet, "block6" on a 12-block ViT)."""
     names = block_outputs(backbone)
+    if early == "auto":
+        early = backbones.default_taps(backbone)[1]
     if isinstance(early, str) and early.isdigit():
         early = int(early)
     if isinstance(early, str) and f"{early}_out" in names:

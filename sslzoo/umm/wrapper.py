@@ -50,11 +50,12 @@ from sslzoo.utils.replicas import keras_step_logs
 
 @keras.saving.register_keras_serializable(package="sslzoo")
 class UMM(keras.Model):
-    """Wrap an SSL model: ``UMM(sslzoo.build("simclr"), early="stage2", beta=1.0, gamma=0.01)``.
+    """Wrap an SSL model: ``UMM(sslzoo.build("simclr"), early="auto", beta=1.0, gamma=0.01)``.
 
     Args:
       model: an untrained or pretrained ``SSLMethod`` (not already wrapped).
-      early: the block output that ends the early part (``"stage2"``), or a number of blocks.
+      early: the block output that ends the early part (``"stage2"``, ``"block6"``), a number
+        of blocks, or ``"auto"``: half the depth (stage2 on a ResNet, block 6 of a 12-block ViT).
       beta: weight β ≥ 0 of the alignment in the inner objective.
       gamma: weight γ of ΔR in the outer objective L_SSL − γ·ΔR: γ > 0 maximises ΔR (the
         paper); γ < 0 minimises it, as the authors' released code does (an ablation).
@@ -66,7 +67,7 @@ class UMM(keras.Model):
       align_temperature: τ of ``similarity_kl``.
     """
 
-    def __init__(self, model, early="stage2", beta=1.0, gamma=0.01, eps=0.5,
+    def __init__(self, model, early="auto", beta=1.0, gamma=0.01, eps=0.5,
                  alignment="similarity_kl", inner_steps=1, early_lr_mult=0.0,
                  align_temperature=0.1):
         if isinstance(model, UMM):

@@ -46,6 +46,12 @@ def test_every_method_trains_a_step_on_vit_tiny_with_block_taps(name, vit):
     assert np.isfinite(logs["loss"]) and logs["crr/block12/delta_r"] > 0
 
 
+def test_umm_auto_split_is_half_the_depth(vit):
+    """The default split ("auto") is the second of the four default taps, on any backbone."""
+    assert resolve_split(vit, "auto") == "block6_out"
+    assert resolve_split(backbones.build("resnet_tiny", image_size=16), "auto") == "stage2"
+
+
 @pytest.mark.heavy
 def test_umm_splits_a_vit_at_a_block(vit):
     assert resolve_split(vit, "block3") == "block3_out" == resolve_split(vit, 3)

@@ -49,7 +49,7 @@ def test_split_errors_name_the_valid_choices():
 
 def test_split_by_block_count_and_variable_partition():
     umm = UMM(_model(), early=2)
-    assert umm.split == "stage2"
+    assert umm.split == "stage2" == UMM(_model()).split  # the default, "auto": half the depth
     ids = {id(v) for v in umm.ssl_model.ssl_trainable_variables}
     assert {id(v) for v in umm.early_vars + umm.late_vars} == ids
     assert not {id(v) for v in umm.early_vars} & {id(v) for v in umm.late_vars}
