@@ -67,6 +67,18 @@ def forward_flops(model, batch, image_size):
     return analytic_flops(model, batch), ANALYTIC
 
 
+def views_forward_flops(model, batch, image_size, local_crops=0, local_size=0):
+    """(F_fwd of the 2·``batch`` views at ``image_size`` plus ``local_crops``·``batch`` local
+    crops of ``local_size`` px, how they were counted). The local crops are counted as the
+    global views' FLOPs per image × (local_size / image_size)²: exact for crops at the global
+    size (MMCR's, EMP-SSL's), the pixel ratio for smaller ones (DINO's; exact for a conv net up
+    to border effects, and for a ViT it leaves out attention's quadratic term)."""
+    fwd, source = forward_flops(model, 2 * batch, image_size)
+    if local_crops:
+        fwd += round(fwd / 2 * local_crops * (local_size / image_size) ** 2)
+    return fwd, source
+
+
 def train_step_flops(fwd_flops):
     """FLOPs of one train step: forward + backward ≈ 3 × forward."""
     return 3 * fwd_flops

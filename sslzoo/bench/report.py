@@ -28,7 +28,7 @@ def targets(result):
 
 def _fmt(v, digits=3):
     if v is None:
-        return "n/a (no plain-Keras reference for this method)"
+        return "n/a (not measured)"
     if isinstance(v, float):
         return f"{v:,.{digits}f}" if abs(v) < 1e6 else f"{v:.3e}"
     return str(v)
@@ -39,6 +39,12 @@ def machine_line(m):
     return (f"Machine: {m['cpu']}, {m['cpu_cores']} cores ({m['usable_cores']} usable), "
             f"device {m['device']}, TensorFlow {m['tensorflow']}, Keras {m['keras']}, "
             f"precision {m['precision']}.")
+
+
+def umm_line(settings):
+    if settings is None:
+        return ""
+    return f"UMM early={settings['early']} early_lr_mult={settings['early_lr_mult']:g}, "
 
 
 def markdown(result):
@@ -63,10 +69,11 @@ def markdown(result):
              f"Settings: batch {s['batch_size']} images ({s['views_per_step']} views) of "
              f"{s['image_size']} px, {s['steps']} timed steps after {s['warmup']} warmup, "
              f"{s['repeats']} alternating repeats (medians), optimizer {s['optimizer']}, "
-             f"UMM early={s['umm']['early']} early_lr_mult={s['umm']['early_lr_mult']:g}, "
-             f"FLOPs by {result['flops_source']}.", "",
+             f"{umm_line(s['umm'])}FLOPs by {result['flops_source']}.", "",
              "| figure | value |", "|---|---|"]
     lines += [f"| {label} | {_fmt(v if v is None else float(v), d)} |" for label, v, d in rows]
+    lines += [f"\nNot measured: {name}, because {why}." for name, why in
+              result.get("not_measured", {}).items()]
     lines += ["", "| target | value | required | |", "|---|---|---|---|"]
     for t in result["targets"].values():
         if t["met"] is None:

@@ -12,7 +12,8 @@ method's paper optimizer, its learning rate scaled to the batch, a warmup + cosi
   and ``sslzoo_overhead`` are null (``plain_reference`` false), the rest is measured alike.
 
 The sslzoo models carry the online linear probe when ``probe`` is set (as pretraining on
-labelled data does). Each model trains on one fixed in-memory batch of two views, so no input
+labelled data does). Each model trains on one fixed in-memory batch of its views (two, or 2 + L
+for a method with L local crops: DINO's multi-crop, MMCR's and EMP-SSL's q views), so no input
 pipeline is timed; the four are measured round-robin ``repeats`` times (``timing.alternate``)
 and every figure uses the medians. With t_x the median step time of model x and N images
 (2N views) per step:
@@ -22,12 +23,12 @@ and every figure uses the medians. With t_x the median step time of model x and 
     sslzoo_overhead            = t_sslzoo_crr_off / t_plain       (1.0: as fast as plain Keras)
     crr_overhead               = t_sslzoo / t_sslzoo_crr_off      (1.0: CRR costs nothing)
     umm_overhead               = t_umm / t_sslzoo_crr_off
-    mfu                        = 3·F_fwd(2N) / (t_sslzoo · P)     (``sslzoo.bench.flops``)
+    mfu                        = 3·F_fwd(views) / (t_sslzoo · P)  (``sslzoo.bench.flops``)
 
 F_fwd counts the online backbone and projector (what every method trains); a teacher's forward
 pass or a predictor is not counted, so for BYOL, MoCo or DINO the MFU is a lower bound.
 
-``pipeline_images_per_sec`` is what ``ssl_batches(digits train, N, TwoViews(recipe, S))``
+``pipeline_images_per_sec`` is what ``ssl_batches(digits train, N, model.view_layer())``
 delivers iterated alone (no model), after one epoch of warmup that fills its cache.
 
 ``peak_memory_mb`` is taken over one run of the ``sslzoo`` model made before the other models
@@ -48,12 +49,11 @@ from sslzoo.bench import machine
 from sslzoo.bench.plain import PLAIN, plain_like
 from sslzoo.bench.report import targets
 from sslzoo.bench.timing import alternate, batch_dataset, fixed_batch, time_steps
-from sslzoo.data.augment import TwoViews
 from sslzoo.data.pipeline import ssl_batches
 from sslzoo.errors import ConfigError
 from sslzoo.optim import paper_optimizer
 from sslzoo.train.device import setup_precision
-from sslzoo.umm import UMM
+from sslzoo.umm import UMM, refusal
 
 # UMM as `sslzoo-pretrain --umm` runs it from scratch (early part trained at the full rate).
 DEFAULT_UMM = {"early": "auto", "early_lr_mult": 1.0}
@@ -103,14 +103,14 @@ def load_pipeline_data(image_size, data_dir=None):
                       image_size=image_size)
 
 
-def pipeline_images_per_sec(data, batch_size, recipe, steps, repeats=3, seed=0):
-    """(median images/s, per-repeat values) of the real SSL input pipeline over ``data``.
+def pipeline_images_per_sec(data, batch_size, view_layer, steps, repeats=3, seed=0):
+    """(median images/s, per-repeat values) of the real SSL input pipeline over ``data``, its
+    views made by ``view_layer`` (a model's ``view_layer()``).
 
     One epoch is drawn first (tracing, and filling the cache as pretraining's first epoch
     does); each repeat then times max(steps, one epoch) batches.
     """
-    image_size = data.image_size
-    ds = ssl_batches(data, batch_size, TwoViews(recipe, image_size), seed=seed)
+    ds = ssl_batches(data, batch_size, view_layer, seed=seed)
     per_epoch = data.num_examples // batch_size
     it = iter(ds)
     for _ in range(per_epoch):
@@ -156,8 +156,6 @@ def run_benchmark(method="simclr", backbone="resnet18", batch_size=128, steps=10
         raise ConfigError(f"crr_every must be >= 1 and divide steps ({steps}), so that every "
                           f"timed run holds the same number of CRR measurements; got "
                           f"{crr_every}. Pick --steps as a multiple of --crr_every")
-    has_plain = methods.get(method).method in PLAIN
-    configs = CONFIGS if has_plain else tuple(c for c in CONFIGS if c != "plain")
     data = load_pipeline_data(image_size, data_dir)  # fails fast on a batch larger than it
     if batch_size > data.num_examples:
         raise ConfigError(f"batch_size {batch_size} is larger than the {data.num_examples} "
@@ -165,20 +163,27 @@ def run_benchmark(method="simclr", backbone="resnet18", batch_size=128, steps=10
     precision = setup_precision(precision)
     keras.utils.set_random_seed(seed)
     compute_dtype = keras.mixed_precision.global_policy().compute_dtype
-    ds = batch_dataset(fixed_batch(batch_size, image_size, NUM_CLASSES, seed))
     build = dict(method=method, backbone=backbone, image_size=image_size, batch_size=batch_size,
                  stem=stem, probe=probe, umm=umm, hparams=hparams, crr_every=crr_every)
     logging.info("building the %s/%s model; peak memory of its step", method, backbone)
     models = {}
     models["sslzoo"], opt_info = build_model("sslzoo", **build)
+    views = {"local_crops": models["sslzoo"].local_crops,
+             "local_size": models["sslzoo"].local_size}
+    ds = batch_dataset(fixed_batch(batch_size, image_size, NUM_CLASSES, seed, **views))
+    skipped = {}  # config -> why it is not measured
+    if methods.get(method).method not in PLAIN:
+        skipped["plain"] = f"no plain-Keras reference for {method} (have: {', '.join(PLAIN)})"
+    if refusal(models["sslzoo"]):
+        skipped["umm"] = refusal(models["sslzoo"])
+    configs = tuple(c for c in CONFIGS if c not in skipped)
     # Memory first, while the sslzoo model is the only one: it also traces its step.
     machine.reset_peak_memory()
     time_steps(models["sslzoo"], ds, steps, warmup)
     memory, memory_kind = machine.peak_memory_mb()
     logging.info("building the %s models", ", ".join(configs[1:]))
-    if not has_plain:
-        logging.info("no plain-Keras reference for %s (have: %s): sslzoo_overhead is not "
-                     "measured", method, ", ".join(sorted(PLAIN)))
+    for name, why in skipped.items():
+        logging.info("not timed: %s (%s)", name, why)
     for name in configs[1:]:
         models[name] = build_model(name, like=models["sslzoo"], **build)[0]
 
@@ -192,24 +197,28 @@ def run_benchmark(method="simclr", backbone="resnet18", batch_size=128, steps=10
     timing = alternate({name: timed_steps(name) for name in configs}, repeats)
     t = timing["median"]
     logging.info("timing the input pipeline")
-    pipe, pipe_runs = pipeline_images_per_sec(data, batch_size, models["sslzoo"].recipe,
+    pipe, pipe_runs = pipeline_images_per_sec(data, batch_size, models["sslzoo"].view_layer(),
                                               steps, repeats, seed)
     logging.info("counting FLOPs and measuring the peak")
-    online = models["plain"] if has_plain else keras.Sequential(
+    online = models["plain"] if "plain" in models else keras.Sequential(
         [models["sslzoo"].backbone, models["sslzoo"].projector])
-    fwd, flops_source = fl.forward_flops(online, 2 * batch_size, image_size)
+    fwd, flops_source = fl.views_forward_flops(online, batch_size, image_size, **views)
     peak = measure_peak(compute_dtype)
     step_flops = fl.train_step_flops(fwd)
 
+    def ratio(numerator, config):  # numerator / t[config], None for a config not timed
+        return numerator / t[config] if config in t else None
+
     result = {
+        "not_measured": skipped,
         "images_per_sec": batch_size / t["sslzoo"],
-        "plain_keras_images_per_sec": batch_size / t["plain"] if has_plain else None,
-        "plain_reference": has_plain,
+        "plain_keras_images_per_sec": ratio(batch_size, "plain"),
+        "plain_reference": "plain" in t,
         "sslzoo_crr_off_images_per_sec": batch_size / t["sslzoo_crr_off"],
-        "umm_images_per_sec": batch_size / t["umm"],
-        "sslzoo_overhead": t["sslzoo_crr_off"] / t["plain"] if has_plain else None,
+        "umm_images_per_sec": ratio(batch_size, "umm"),
+        "sslzoo_overhead": ratio(t["sslzoo_crr_off"], "plain"),
         "crr_overhead": t["sslzoo"] / t["sslzoo_crr_off"],
-        "umm_overhead": t["umm"] / t["sslzoo_crr_off"],
+        "umm_overhead": t["umm"] / t["sslzoo_crr_off"] if "umm" in t else None,
         "pipeline_images_per_sec": pipe,
         "pipeline_images_per_sec_runs": pipe_runs,
         "mfu": fl.mfu(step_flops, t["sslzoo"], peak["peak_flops_per_sec"]),
@@ -226,11 +235,11 @@ def run_benchmark(method="simclr", backbone="resnet18", batch_size=128, steps=10
         "machine": machine.describe(precision),
         "settings": {
             "method": method, "backbone": backbone, "batch_size": batch_size,
-            "views_per_step": 2 * batch_size, "steps": steps, "warmup": warmup,
+            "views_per_step": (2 + views["local_crops"]) * batch_size, "steps": steps, "warmup": warmup,
             "repeats": repeats, "image_size": image_size, "stem": stem, "precision": precision,
             "compute_dtype": compute_dtype, "probe": probe, "hparams": dict(hparams or {}),
             "crr_every": crr_every, "crr_taps": list(models["sslzoo"].taps),
-            "umm": models["umm"].settings, "pipeline_dataset": f"{PIPELINE_DATASET} train",
+            "umm": models["umm"].settings if "umm" in models else None, "pipeline_dataset": f"{PIPELINE_DATASET} train",
             "seed": seed, **opt_info},
     }
     bad = [k for k in ("images_per_sec", "sslzoo_overhead", "crr_overhead", "umm_overhead",

@@ -35,14 +35,15 @@ class StepTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._t)
 
 
-def fixed_batch(batch_size, image_size, num_classes=10, seed=0):
-    """((view1, view2), labels): two float32 views of ``batch_size`` random images in [0, 255]
-    and int32 labels in [0, num_classes)."""
+def fixed_batch(batch_size, image_size, num_classes=10, seed=0, local_crops=0, local_size=0):
+    """((view1, view2, *local), labels): two float32 views of ``batch_size`` random images in
+    [0, 255], then ``local_crops`` views of ``local_size`` px (a multi-crop method's), and int32
+    labels in [0, num_classes)."""
     rng = np.random.default_rng(seed)
-    shape = (batch_size, image_size, image_size, 3)
-    v1, v2 = (rng.uniform(0, 255, shape).astype("float32") for _ in range(2))
+    sizes = [image_size] * 2 + [local_size] * local_crops
+    views = tuple(rng.uniform(0, 255, (batch_size, s, s, 3)).astype("float32") for s in sizes)
     labels = rng.integers(0, max(num_classes, 1), batch_size).astype("int32")
-    return (v1, v2), labels
+    return views, labels
 
 
 def batch_dataset(batch):

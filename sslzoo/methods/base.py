@@ -89,6 +89,7 @@ class SSLMethod(keras.Model):
     total_steps = 0  # run length for schedules (set_training_length); 0 = unknown
     steps_per_epoch = 0
     local_crops = 0  # multi-crop: local crops besides the two global views (see view_layer)
+    two_view_hparams = "local_crops=0"  # the --hparams that turn multi-crop off
     local_size = 0  # their side in pixels
     umm_refusal = None  # why UMM cannot wrap the method (its ConfigError says so), or None
     needs_index = False  # batches carry each image's training-set index: (x, y, index)

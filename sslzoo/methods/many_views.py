@@ -24,6 +24,10 @@ class ManyViewMethod(SSLMethod):
         return int(q) - 2
 
     @property
+    def two_view_hparams(self):
+        return f"{self.views_hparam}=2"
+
+    @property
     def local_size(self):
         return self.image_size
 

@@ -2,7 +2,7 @@
 from sslzoo.umm.align import (ALIGNMENTS, gradient_norm_distribution, js_to_uniform,
                               similarity_kl)
 from sslzoo.umm.split import block_outputs, resolve_split
-from sslzoo.umm.wrapper import UMM
+from sslzoo.umm.wrapper import UMM, refusal
 
 __all__ = ["ALIGNMENTS", "UMM", "block_outputs", "gradient_norm_distribution", "js_to_uniform",
-           "resolve_split", "similarity_kl"]
+           "refusal", "resolve_split", "similarity_kl"]

@@ -48,6 +48,24 @@ from sslzoo.umm.split import resolve_split, split_encoders
 from sslzoo.utils.replicas import keras_step_logs
 
 
+def refusal(model):
+    """Why UMM cannot wrap the SSL model ``model``, as a sentence naming the fix; None if it
+    can."""
+    if model.umm_refusal:
+        return f"UMM cannot wrap {model.method}: {model.umm_refusal}. Drop --umm"
+    if model.local_crops:
+        return (f"UMM does not support multi-crop ({model.method} with {model.local_crops} "
+                f"views beyond the two global ones): its bi-level step runs only two views "
+                f"through the split encoders; set --hparams={model.two_view_hparams} or drop "
+                "--umm")
+    extra = [g.name for g in model.param_groups()[1:]]
+    if extra:
+        return (f"UMM steps every head on its own optimizers (outer, inner, early) and cannot "
+                f"keep {model.method}'s parameter group(s) {extra} on theirs: set "
+                "--hparams=fix_pred_lr=0 or drop --umm")
+    return None
+
+
 @keras.saving.register_keras_serializable(package="sslzoo")
 class UMM(keras.Model):
     """Wrap an SSL model: ``UMM(sslzoo.build("simclr"), early="auto", beta=1.0, gamma=0.01)``.
@@ -74,17 +92,9 @@ class UMM(keras.Model):
             raise ConfigError("this model is already wrapped in UMM; wrap the SSL model once")
         if not isinstance(model, SSLMethod):
             raise ConfigError(f"UMM wraps an sslzoo SSL model, got {type(model).__name__}")
-        if model.umm_refusal:
-            raise ConfigError(f"UMM cannot wrap {model.method}: {model.umm_refusal}. Drop --umm")
-        if model.local_crops:
-            raise ConfigError(f"UMM does not support multi-crop ({model.method} with "
-                              f"local_crops={model.local_crops}): set --hparams=local_crops=0 "
-                              "or drop --umm")
-        extra = [g.name for g in model.param_groups()[1:]]
-        if extra:
-            raise ConfigError(f"UMM steps every head on its own optimizers (outer, inner, "
-                              f"early) and cannot keep {model.method}'s parameter group(s) "
-                              f"{extra} on theirs: set --hparams=fix_pred_lr=0 or drop --umm")
+        reason = refusal(model)
+        if reason:
+            raise ConfigError(reason)
         for name, value in (("beta", beta), ("early_lr_mult", early_lr_mult)):
             if not value >= 0:
                 raise ConfigError(f"UMM {name} must be >= 0, got {value}")

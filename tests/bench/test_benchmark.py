@@ -175,6 +175,35 @@ def test_benchmark_runs_a_method_without_a_plain_reference(tfds_dir):
     assert "| CRR overhead (CRR every 2 steps / off) |" in markdown(result)
 
 
+def test_fixed_batch_holds_a_multi_crop_methods_local_views():
+    (v1, v2, *local), labels = fixed_batch(3, 16, local_crops=2, local_size=8)
+    assert v1.shape == v2.shape == (3, 16, 16, 3) and labels.shape == (3,)
+    assert [v.shape for v in local] == [(3, 8, 8, 3)] * 2
+    assert not np.array_equal(local[0], local[1])
+
+
+def test_local_crops_count_by_their_pixels(monkeypatch):
+    monkeypatch.setattr(fl, "forward_flops", lambda model, batch, size: (1000 * batch, "x"))
+    assert fl.views_forward_flops(None, 4, 32) == (8000, "x")
+    assert fl.views_forward_flops(None, 4, 32, local_crops=3, local_size=32) == (20000, "x")
+    assert fl.views_forward_flops(None, 4, 32, local_crops=2, local_size=16) == (10000, "x")
+
+
+@pytest.mark.slow
+def test_benchmark_feeds_a_many_view_method_all_its_views(tfds_dir):
+    result = run_benchmark(method="emp_ssl", backbone="resnet_tiny", batch_size=4, steps=1,
+                           warmup=1, repeats=1, probe=False, data_dir=tfds_dir,
+                           hparams={"patches": 3, "proj_hidden_dim": 32, "proj_dim": 16})
+    assert result["settings"]["views_per_step"] == 12
+    for key in ("images_per_sec", "crr_overhead", "mfu", "pipeline_images_per_sec"):
+        assert math.isfinite(result[key]) and result[key] > 0, key
+    # UMM runs two views only, so it is not timed, and the report says why
+    assert result["run_order"] == ["sslzoo", "sslzoo_crr_off"]
+    assert result["umm_overhead"] is None and result["settings"]["umm"] is None
+    assert "set --hparams=patches=2" in result["not_measured"]["umm"]
+    assert "Not measured: umm, because UMM does not support multi-crop" in markdown(result)
+
+
 REQUIRED = ("images_per_sec", "plain_keras_images_per_sec", "sslzoo_overhead", "crr_overhead",
             "umm_overhead", "pipeline_images_per_sec", "mfu", "peak_memory_mb")
 

@@ -147,8 +147,17 @@ def test_bad_multi_crop_hparams_are_config_errors(hparams, match):
 
 
 def test_umm_refuses_multi_crop(model):
-    with pytest.raises(ConfigError, match="UMM does not support multi-crop .dino with "
-                       "local_crops=2.: set --hparams=local_crops=0 or drop --umm"):
+    with pytest.raises(ConfigError, match="UMM does not support multi-crop .dino with 2 views "
+                       "beyond the two global ones.*set --hparams=local_crops=0 or drop --umm"):
+        UMM(model)
+
+
+@pytest.mark.parametrize("method, hparams, fix", [("mmcr", {"views": 3}, "views=2"),
+                                                  ("emp_ssl", {"patches": 4}, "patches=2")])
+def test_umm_names_a_many_view_methods_own_hparam(method, hparams, fix):
+    model = methods.build(method, "resnet_tiny", image_size=SIZE, proj_hidden_dim=16,
+                          proj_dim=8, **hparams)
+    with pytest.raises(ConfigError, match=f"multi-crop .{method} with .*--hparams={fix} or"):
         UMM(model)
 
 
