@@ -5,10 +5,13 @@
     net = sslzoo.load("simclr_resnet_tiny_digits")
     emb = net(uint8_images)                       # (N, 128) pooled embeddings
 
-**Entries.** An entry is a folder ``<name>/`` holding ``backbone.weights.h5``, optionally
+**Entries.** An entry is a folder ``<name>/`` holding ``backbone.weights.h5`` (or, for a
+backbone above ``SHARD_BYTES``, Keras's sharded ``backbone.weights.json`` index with its
+``backbone_NNNNN.weights.h5`` shards of about that size), optionally
 ``projector.weights.h5``, and ``card.json`` (method, backbone, dataset, image size, the full
 pretraining config, the command that made it, the CRR summary, the date, ``sha256`` of each
-weights file and ``metrics`` {linear_top1, knn_top1}). A sslzoo-pretrain run directory has the
+weights file (for a sharded backbone, ``{file name: sha256}`` of the index and every shard) and
+``metrics`` {linear_top1, knn_top1}). A sslzoo-pretrain run directory has the
 same ``backbone.weights.h5`` (and ``projector.weights.h5``) beside its ``config.json``, so
 ``load`` takes a zoo name, an entry folder, a run directory, or a ``.weights.h5`` file whose
 folder holds a card or config (otherwise pass ``backbone=``).
@@ -36,6 +39,11 @@ from sslzoo.utils.config import parse_hparams
 from sslzoo.utils.io import read_json
 
 BACKBONE_FILE = "backbone.weights.h5"
+SHARDED_BACKBONE_FILE = "backbone.weights.json"  # Keras's index of a sharded backbone
+# A backbone file above this is sharded, with this as Keras's shard size; Keras closes a shard
+# after the variable that passes it, so shards reach ~4.4 MB on a ViT, under the 5 MiB limit
+# that entries keep to.
+SHARD_BYTES = 4_000_000
 PROJECTOR_FILE = "projector.weights.h5"
 CARD_FILE = "card.json"
 CONFIG_FILE = "config.json"
@@ -76,6 +84,37 @@ def sha256(path):
     return digest.hexdigest()
 
 
+def is_sharded(path):
+    """Whether ``path`` is the ``.weights.json`` index of sharded Keras weights."""
+    return str(path).endswith(".weights.json")
+
+
+def weights_files(path, label=None):
+    """The files of weights ``path``: itself, or a sharded index and the shards it names."""
+    if not is_sharded(path):
+        return [path]
+    try:
+        shards = sorted({f for files in _read(path)["weight_map"].values()  # a name or a list
+                         for f in ([files] if isinstance(files, str) else files)})
+    except (KeyError, AttributeError, TypeError) as e:
+        raise WeightsError(f"{label or path}: {path} is not a Keras sharded-weights index "
+                           f"({type(e).__name__}); restore it or re-export the entry") from e
+    files = [os.path.join(os.path.dirname(path), f) for f in shards]
+    missing = [f for f in files if not os.path.isfile(f)]
+    if missing:
+        raise WeightsError(f"{label or path}: the shard(s) {missing} named by {path} are "
+                           "missing; the entry is incomplete. Re-download or re-export it")
+    return [path, *files]
+
+
+def digests(path, label=None):
+    """The sha256 a card records for weights ``path``: one digest for a single file,
+    {file name: sha256} over a sharded index and its shards."""
+    if not is_sharded(path):
+        return sha256(path)
+    return {os.path.basename(f): sha256(f) for f in weights_files(path, label)}
+
+
 @dataclasses.dataclass
 class Source:
     """A resolved backbone source: where its weights are and how to rebuild its model."""
@@ -102,6 +141,8 @@ def _read(path):
 def _from_folder(folder, label, backbone=None, image_size=None):
     card_path, config_path = (os.path.join(folder, n) for n in (CARD_FILE, CONFIG_FILE))
     weights = os.path.join(folder, BACKBONE_FILE)
+    if not os.path.isfile(weights) and os.path.isfile(os.path.join(folder, SHARDED_BACKBONE_FILE)):
+        weights = os.path.join(folder, SHARDED_BACKBONE_FILE)
     if os.path.isfile(card_path):
         kind, card = "entry", _read(card_path)
         config, model = card.get("config", {}), card.get("model")
@@ -139,8 +180,9 @@ def resolve(name_or_path, backbone=None, image_size=None):
     if os.path.isdir(path):
         return _from_folder(path, label, backbone, image_size)
     if os.path.isfile(path):
-        if not path.endswith(".weights.h5"):
-            raise WeightsError(f"{label}: expected a .weights.h5 file saved by sslzoo")
+        if not (path.endswith(".weights.h5") or is_sharded(path)):
+            raise WeightsError(f"{label}: expected a .weights.h5 file (or a sharded "
+                               ".weights.json index) saved by sslzoo")
         folder = os.path.dirname(os.path.abspath(path))
         if any(os.path.isfile(os.path.join(folder, n)) for n in (CARD_FILE, CONFIG_FILE)):
             src = _from_folder(folder, label, backbone, image_size)
@@ -160,24 +202,34 @@ def resolve(name_or_path, backbone=None, image_size=None):
 
 
 def verify(path, expected, label):
-    if expected and sha256(path) != expected:
+    """Refuse weights ``path`` unless their ``digests`` equal the card's (None: unchecked)."""
+    if not expected:
+        return
+    found = digests(path, label)
+    if isinstance(expected, str) and found != expected:
         raise WeightsError(f"{label}: {path} fails its sha256 check (card says {expected[:12]}…)"
                            "; the file is corrupt or was replaced. Re-download or re-export it; "
                            "nothing was loaded")
+    if isinstance(expected, dict) and found != expected:
+        bad = sorted(f for f in {*found, *expected} if found.get(f) != expected.get(f))
+        raise WeightsError(f"{label}: the sharded weights {path} fail their sha256 check "
+                           f"({', '.join(bad)} differ from the card); they are corrupt or were "
+                           "replaced. Re-download or re-export them; nothing was loaded")
 
 
 def strict_load(model, path, label):
     """``model.load_weights(path)``, refusing any file whose variables do not all match."""
     import h5py
 
-    try:
-        with h5py.File(path, "r") as f:
-            stored = []
-            f.visit(lambda k: stored.append(tuple(f[k].shape))
-                    if isinstance(f[k], h5py.Dataset) and "/vars/" in k else None)
-    except OSError as e:
-        raise WeightsError(f"{label}: {path} is not a readable weights file ({e}); it is corrupt "
-                           "or truncated") from e
+    stored = []
+    for file in weights_files(path, label)[is_sharded(path):]:
+        try:
+            with h5py.File(file, "r") as f:
+                f.visit(lambda k: stored.append(tuple(f[k].shape))
+                        if isinstance(f[k], h5py.Dataset) and "/vars/" in k else None)
+        except OSError as e:
+            raise WeightsError(f"{label}: {file} is not a readable weights file ({e}); it is "
+                               "corrupt or truncated") from e
     expected = [tuple(w.shape) for w in model.weights]
     if sorted(stored) != sorted(expected):
         raise WeightsError(f"{label}: {path} holds {len(stored)} variables whose shapes do not "
@@ -261,7 +313,8 @@ def load(name_or_path, include_projector=False, backbone=None, image_size=None):
     x = net(keras.ops.cast(images, "float32"))
     if include_projector:
         x = _projector(src, label)(x)
-    name = os.path.basename(os.path.normpath(src.path)).replace(".weights.h5", "")
+    name = os.path.basename(os.path.normpath(src.path))
+    name = name.replace(".weights.h5", "").replace(".weights.json", "")
     model = keras.Model(images, x, name=f"sslzoo_{name}".replace("-", "_").replace(".", "_"))
     model.sslzoo_source = src
     return model

@@ -169,3 +169,47 @@ def test_corrupt_model_json_is_a_clear_error(tiny_run, tmp_path):
     with pytest.raises(WeightsError, match="not JSON"):
         zoo.load(str(run), include_projector=True)
     assert zoo.load(str(run)).output.shape[-1] == 128  # the backbone never reads model.json
+
+
+@pytest.fixture(scope="module")
+def sharded(tiny_run, tmp_path_factory):
+    """The tiny run's entry with a shard size small enough to shard its backbone."""
+    out = tmp_path_factory.mktemp("sharded")
+    with mock.patch.object(zoo, "SHARD_BYTES", 700_000):
+        write_entry(tiny_run, str(out))
+    return out / NAME
+
+
+def test_a_large_backbone_is_sharded_and_loads_like_the_run(sharded, tiny_run, images):
+    files = sorted(os.listdir(sharded))
+    shards = [f for f in files if f.startswith("backbone_")]
+    assert "backbone.weights.h5" not in files and "backbone.weights.json" in files
+    assert len(shards) >= 2
+    card = json.loads((sharded / "card.json").read_text())
+    assert card["sha256"] == {f: zoo.sha256(str(sharded / f))
+                              for f in ["backbone.weights.json", *shards]}
+    expected = zoo.load(tiny_run)(images.astype("float32"))
+    np.testing.assert_allclose(zoo.load(str(sharded))(images), expected, atol=1e-6)
+    again = write_entry(str(sharded), str(sharded.parent / "again"))  # entry -> entry
+    np.testing.assert_allclose(zoo.load(again)(images), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("damage", ["flip", "delete", "index"])
+def test_a_damaged_or_missing_shard_is_refused_before_loading(sharded, tmp_path, damage):
+    entry = tmp_path / NAME
+    shutil.copytree(sharded, entry)
+    shard = sorted(entry.glob("backbone_*.weights.h5"))[1]
+    if damage == "flip":
+        data = bytearray(shard.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        shard.write_bytes(bytes(data))
+        match = f"sha256 check .{shard.name} differ.*nothing was loaded"
+    elif damage == "delete":
+        shard.unlink()
+        match = f"{shard.name}.*missing.*incomplete"
+    else:
+        (entry / "backbone.weights.json").write_text('{"metadata": {}}')
+        match = "not a Keras sharded-weights index"
+    with mock.patch.object(zoo, "build_backbone", side_effect=AssertionError("loaded")):
+        with pytest.raises(WeightsError, match=match):
+            zoo.load(str(entry))

@@ -1,5 +1,5 @@
 """Zoo entries: ``<name>/{backbone.weights.h5, projector.weights.h5, card.json}`` from a
-pretrain run or another entry.
+pretrain run or another entry (a larger backbone is sharded: see `sslzoo.zoo`).
 
     from sslzoo.export.entry import write_entry
     path = write_entry("runs/simclr_run", "weights")          # weights/simclr_resnet_tiny_digits
@@ -174,6 +174,22 @@ def build_card(src, name, metrics=None, command=None, metrics_source=None):
     return card
 
 
+def copy_backbone(src, folder, label):
+    """Put ``src``'s backbone weights in entry ``folder``: the file as it is, or, when its files
+    hold more than ``zoo.SHARD_BYTES``, re-saved by Keras as a sharded index and shards of
+    about that size. Returns the path `zoo.load` reads."""
+    files = zoo.weights_files(src.weights, label)
+    if not zoo.is_sharded(src.weights) and sum(map(os.path.getsize, files)) <= zoo.SHARD_BYTES:
+        target = os.path.join(folder, zoo.BACKBONE_FILE)
+        shutil.copyfile(src.weights, target)
+        return target
+    net = zoo.build_backbone(src)
+    zoo.strict_load(net, src.weights, label)
+    target = os.path.join(folder, zoo.SHARDED_BACKBONE_FILE)
+    net.save_weights(target, max_shard_size=zoo.SHARD_BYTES / 2 ** 30)  # Keras counts GiB
+    return target
+
+
 def write_entry(source, out_dir, name=None, metrics=None, command=None, overwrite=False,
                 metrics_source=None, measure=False, data_dir=None):
     """Write the zoo entry ``out_dir/<name>/`` of a pretrain run directory or a zoo
@@ -203,8 +219,7 @@ def write_entry(source, out_dir, name=None, metrics=None, command=None, overwrit
     card = build_card(src, name, metrics, command, metrics_source)
     target = os.path.join(out_dir, name)
     with atomic_dir(target, overwrite, "a zoo entry") as tmp:
-        shutil.copyfile(src.weights, os.path.join(tmp, zoo.BACKBONE_FILE))
-        card["sha256"] = zoo.sha256(os.path.join(tmp, zoo.BACKBONE_FILE))
+        card["sha256"] = zoo.digests(copy_backbone(src, tmp, str(source)))
         card["projector_sha256"] = None
         if src.projector:
             shutil.copyfile(src.projector, os.path.join(tmp, zoo.PROJECTOR_FILE))
