@@ -8,8 +8,10 @@ method's paper optimizer, its learning rate scaled to the batch, a warmup + cosi
 - ``sslzoo_crr_off``: the same with ``crr_every=0``;
 - ``umm``: ``UMM(sslzoo_crr_off-like model, **umm)``;
 - ``plain``: the plain Keras step of ``sslzoo.bench.plain`` (same architecture, no probe/CRR).
-  Only SimCLR has one; for another method ``plain`` is skipped and ``plain_keras_images_per_sec``
-  and ``sslzoo_overhead`` are null (``plain_reference`` false), the rest is measured alike.
+
+A model that cannot be built is skipped, the reason in ``not_measured`` and its figures null:
+``plain`` for every method but SimCLR (``sslzoo_overhead`` null, ``plain_reference`` false),
+``umm`` for a model UMM refuses (``sslzoo.umm.refusal``: MAE, multi-crop).
 
 The sslzoo models carry the online linear probe when ``probe`` is set (as pretraining on
 labelled data does). Each model trains on one fixed in-memory batch of its views (two, or 2 + L
