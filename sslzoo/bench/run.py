@@ -176,8 +176,9 @@ def run_benchmark(method="simclr", backbone="resnet18", batch_size=128, steps=10
     skipped = {}  # config -> why it is not measured
     if methods.get(method).method not in PLAIN:
         skipped["plain"] = f"no plain-Keras reference for {method} (have: {', '.join(PLAIN)})"
-    if refusal(models["sslzoo"]):
-        skipped["umm"] = refusal(models["sslzoo"])
+    umm_refused = refusal(models["sslzoo"])
+    if umm_refused:
+        skipped["umm"] = umm_refused
     configs = tuple(c for c in CONFIGS if c not in skipped)
     # Memory first, while the sslzoo model is the only one: it also traces its step.
     machine.reset_peak_memory()
@@ -237,11 +238,13 @@ def run_benchmark(method="simclr", backbone="resnet18", batch_size=128, steps=10
         "machine": machine.describe(precision),
         "settings": {
             "method": method, "backbone": backbone, "batch_size": batch_size,
-            "views_per_step": (2 + views["local_crops"]) * batch_size, "steps": steps, "warmup": warmup,
+            "views_per_step": (2 + views["local_crops"]) * batch_size, "steps": steps,
+            "warmup": warmup,
             "repeats": repeats, "image_size": image_size, "stem": stem, "precision": precision,
             "compute_dtype": compute_dtype, "probe": probe, "hparams": dict(hparams or {}),
             "crr_every": crr_every, "crr_taps": list(models["sslzoo"].taps),
-            "umm": models["umm"].settings if "umm" in models else None, "pipeline_dataset": f"{PIPELINE_DATASET} train",
+            "umm": models["umm"].settings if "umm" in models else None,
+            "pipeline_dataset": f"{PIPELINE_DATASET} train",
             "seed": seed, **opt_info},
     }
     bad = [k for k in ("images_per_sec", "sslzoo_overhead", "crr_overhead", "umm_overhead",
