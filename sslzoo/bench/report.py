@@ -47,6 +47,13 @@ def umm_line(settings):
     return f"UMM early={settings['early']} early_lr_mult={settings['early_lr_mult']:g}, "
 
 
+def kmeans_line(every):
+    if not every:
+        return ""
+    return (f"a full memory bank with k-means every {every} steps (each epoch start; the figures "
+            "average whole epochs), ")
+
+
 def markdown(result):
     """A Markdown page: the figures, the targets (met / not met), the machine, the settings."""
     m, s = result["machine"], result["settings"]
@@ -69,6 +76,7 @@ def markdown(result):
              f"Settings: batch {s['batch_size']} images ({s['views_per_step']} views) of "
              f"{s['image_size']} px, {s['steps']} timed steps after {s['warmup']} warmup, "
              f"{s['repeats']} alternating repeats (medians), optimizer {s['optimizer']}, "
+             f"{kmeans_line(s.get('kmeans_every'))}"
              f"{umm_line(s['umm'])}FLOPs by {result['flops_source']}.", "",
              "| figure | value |", "|---|---|"]
     lines += [f"| {label} | {_fmt(v if v is None else float(v), d)} |" for label, v, d in rows]

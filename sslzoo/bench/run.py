@@ -13,6 +13,12 @@ A model that cannot be built is skipped, the reason in ``not_measured`` and its 
 ``plain`` for every method but SimCLR (``sslzoo_overhead`` null, ``plain_reference`` false),
 ``umm`` for a model UMM refuses (``sslzoo.umm.refusal``: MAE, multi-crop).
 
+A method with a memory bank (DeepCluster-v2) is timed as pretraining runs it: a bank row for
+each image of the pipeline's data set, k-means at every epoch start (``kmeans_every`` steps).
+The fixed batch's indices move through the bank (``timing.indexed_dataset``), the warmup covers
+the first epoch (which fills the bank), and each timed figure averages whole epochs
+(lcm(``crr_every``, steps per epoch) steps), so the k-means counts at its share.
+
 The sslzoo models carry the online linear probe when ``probe`` is set (as pretraining on
 labelled data does). Each model trains on one fixed in-memory batch of its views (two, or 2 + L
 for a method with L local crops: DINO's multi-crop, MMCR's and EMP-SSL's q views), so no input
@@ -50,8 +56,9 @@ from sslzoo.bench import flops as fl
 from sslzoo.bench import machine
 from sslzoo.bench.plain import PLAIN, plain_like
 from sslzoo.bench.report import targets
-from sslzoo.bench.timing import alternate, batch_dataset, fixed_batch, time_steps
-from sslzoo.data.pipeline import ssl_batches
+from sslzoo.bench.timing import (alternate, batch_dataset, fixed_batch, indexed_dataset,
+                                 time_steps)
+from sslzoo.data.pipeline import batches_per_pass, ssl_batches
 from sslzoo.errors import ConfigError
 from sslzoo.optim import paper_optimizer
 from sslzoo.train.device import setup_precision
@@ -77,23 +84,28 @@ CONFIGS = ("sslzoo", "sslzoo_crr_off", "umm", "plain")
 
 
 def build_model(config, method, backbone, image_size, batch_size, stem="auto", probe=True,
-                umm=None, hparams=None, like=None, crr_every=1):
+                umm=None, hparams=None, like=None, crr_every=1, epoch=None):
     """(compiled, built model, optimizer settings) for one of ``CONFIGS``; ``plain`` copies the
-    architecture of ``like``, an sslzoo model of the method."""
+    architecture of ``like``, an sslzoo model of the method. A method with a memory bank
+    (``needs_index``) needs ``epoch`` = (training images, steps per epoch): its bank holds a
+    row per image and its k-means runs at every epoch start, as in pretraining."""
     method_cls = methods.get(method)
+    hparams = dict(hparams or {})
     if method_cls.needs_index:
-        raise ConfigError(f"the benchmark times one fixed batch, but {method}'s memory bank "
-                          "needs a whole training set (k-means over every image each epoch): "
-                          "time it with sslzoo-pretrain (metrics.csv) instead")
+        if epoch is None:
+            raise ConfigError(f"{method}'s memory bank needs the training-set size and the "
+                              "steps per epoch (build_model(..., epoch=(images, steps)))")
+        hparams = {"memory_size": epoch[0], **hparams}
     if config == "plain":
         model = plain_like(like, stem=stem)
     else:
         model = methods.build(method, backbone, image_size=image_size,
                               num_classes=NUM_CLASSES if probe else None, stem=stem,
-                              crr_every=crr_every if config == "sslzoo" else 0,
-                              **dict(hparams or {}))
+                              crr_every=crr_every if config == "sslzoo" else 0, **hparams)
         if config == "umm":
             model = UMM(model, **{**DEFAULT_UMM, **(umm or {})})
+        if method_cls.needs_index:
+            methods.set_training_length(model, SCHEDULE_STEPS, epoch[1])
     opt, info = make_optimizer_for(method_cls, batch_size, backbone)
     model.compile(opt)
     model.build_all()
@@ -162,17 +174,29 @@ def run_benchmark(method="simclr", backbone="resnet18", batch_size=128, steps=10
     if batch_size > data.num_examples:
         raise ConfigError(f"batch_size {batch_size} is larger than the {data.num_examples} "
                           f"images of {PIPELINE_DATASET} train that the pipeline is timed on")
+    epoch, cycle = None, crr_every
+    if methods.get(method).needs_index:  # the bank fills in the first epoch, k-means each next
+        epoch = (data.num_examples, batches_per_pass(data, batch_size))
+        cycle = math.lcm(crr_every, epoch[1])
+        warmup = max(warmup, epoch[1] + 1)
+        if steps % cycle:
+            raise ConfigError(f"{method} runs k-means at every epoch start ({epoch[1]} steps of "
+                              f"batch {batch_size} on {PIPELINE_DATASET} train): --steps must "
+                              f"be a multiple of {cycle}, so that every timed run holds the "
+                              f"same number of k-means (and CRR) steps; got {steps}")
     precision = setup_precision(precision)
     keras.utils.set_random_seed(seed)
     compute_dtype = keras.mixed_precision.global_policy().compute_dtype
     build = dict(method=method, backbone=backbone, image_size=image_size, batch_size=batch_size,
-                 stem=stem, probe=probe, umm=umm, hparams=hparams, crr_every=crr_every)
+                 stem=stem, probe=probe, umm=umm, hparams=hparams, crr_every=crr_every,
+                 epoch=epoch)
     logging.info("building the %s/%s model; peak memory of its step", method, backbone)
     models = {}
     models["sslzoo"], opt_info = build_model("sslzoo", **build)
     views = {"local_crops": models["sslzoo"].local_crops,
              "local_size": models["sslzoo"].local_size}
-    ds = batch_dataset(fixed_batch(batch_size, image_size, NUM_CLASSES, seed, **views))
+    batch = fixed_batch(batch_size, image_size, NUM_CLASSES, seed, **views)
+    ds = indexed_dataset(batch, epoch[0]) if epoch else batch_dataset(batch)
     skipped = {}  # config -> why it is not measured
     if methods.get(method).method not in PLAIN:
         skipped["plain"] = f"no plain-Keras reference for {method} (have: {', '.join(PLAIN)})"
@@ -192,7 +216,7 @@ def run_benchmark(method="simclr", backbone="resnet18", batch_size=128, steps=10
 
     def timed_steps(name):
         def once():
-            t = time_steps(models[name], ds, steps, warmup, cycle=crr_every)
+            t = time_steps(models[name], ds, steps, warmup, cycle=cycle)
             logging.info("%s: %.4f s/step", name, t)
             return t
         return once
@@ -243,6 +267,7 @@ def run_benchmark(method="simclr", backbone="resnet18", batch_size=128, steps=10
             "repeats": repeats, "image_size": image_size, "stem": stem, "precision": precision,
             "compute_dtype": compute_dtype, "probe": probe, "hparams": dict(hparams or {}),
             "crr_every": crr_every, "crr_taps": list(models["sslzoo"].taps),
+            "kmeans_every": epoch[1] if epoch else None,
             "umm": models["umm"].settings if "umm" in models else None,
             "pipeline_dataset": f"{PIPELINE_DATASET} train",
             "seed": seed, **opt_info},

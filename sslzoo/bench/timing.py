@@ -51,6 +51,17 @@ def batch_dataset(batch):
     return tf.data.Dataset.from_tensors(batch).repeat()
 
 
+def indexed_dataset(batch, memory_size):
+    """``batch_dataset(batch)`` with training-set indices, for a method with a memory bank: step
+    s carries the images at positions (s·N + i) mod ``memory_size``, so that consecutive steps
+    write different bank rows, as an epoch over ``memory_size`` images does."""
+    views, labels = batch
+    n = labels.shape[0]
+    rows = tf.range(n, dtype="int64")
+    return tf.data.Dataset.range(2**62).map(
+        lambda s: (views, labels, tf.cast((s * n + rows) % memory_size, "int32")))
+
+
 def step_times(model, data, steps, warmup=3):
     """Seconds of each of ``steps`` train steps after ``warmup`` discarded ones.
 

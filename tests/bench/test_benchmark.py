@@ -237,6 +237,24 @@ def test_benchmark_app_tiny_run(tmp_path, tfds_dir):
         run_benchmark(backbone="resnet_tiny", batch_size=5000, data_dir=tfds_dir)
 
 
-def test_a_method_with_a_memory_bank_is_refused_clearly():
-    with pytest.raises(ConfigError, match="memory bank needs a whole training set"):
+def test_a_memory_bank_method_is_timed_with_its_bank_filled_and_its_kmeans(tfds_dir):
+    """DeepCluster-v2's timed steps are pretraining's: indices that move through the bank, the
+    first epoch filling it, k-means at every epoch start after that."""
+    ds = timing.indexed_dataset(fixed_batch(16, 16, seed=0), 40)
+    index = [b[2].numpy().tolist() for b in ds.take(3)]
+    assert index[0] == list(range(16)) and index[2] == [(32 + i) % 40 for i in range(16)]
+    model = build_model("sslzoo", "deepcluster_v2", "resnet_tiny", 16, 16, probe=False,
+                        hparams={"proj_hidden_dim": 32, "proj_dim": 16, "num_prototypes": 8},
+                        epoch=(40, 2))[0]
+    assert model.memory.shape[0] == 40 and model.steps_per_epoch == 2
+    assert (model.assignments.numpy() == -1).all()
+    time_steps(model, ds, 2, warmup=3, cycle=2)  # steps 0-1 fill 32 rows; k-means at 2 and 4
+    assert model.stored.numpy().sum() == 40
+    assert (model.assignments.numpy() >= 0).all()  # step 4's k-means saw the whole bank
+    norms = np.linalg.norm(model.centroids.numpy(), axis=-1)
+    np.testing.assert_allclose(norms, 1.0, rtol=1e-5)
+    with pytest.raises(ConfigError, match="multiple of 4"):  # 1200 // 300 = 4 steps an epoch
+        run_benchmark(method="deepcluster_v2", backbone="resnet_tiny", batch_size=300, steps=6,
+                      data_dir=tfds_dir)
+    with pytest.raises(ConfigError, match="training-set size"):
         build_model("sslzoo", "deepcluster_v2", "resnet_tiny", 32, 8)
