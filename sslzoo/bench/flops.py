@@ -56,7 +56,8 @@ def analytic_flops(model, batch):
 
 
 def forward_flops(model, batch, image_size):
-    """(FLOPs of ``model(images, training=False)`` on ``batch`` images, how they were counted)."""
+    """(FLOPs of ``model(images, training=False)`` on ``batch`` images, how they were counted).
+    ``model`` is a Keras model, or any such callable (then the profiler must count it)."""
     try:
         flops = profiler_flops(lambda x: model(x, training=False), batch, image_size)
         if flops > 0:
@@ -64,6 +65,9 @@ def forward_flops(model, batch, image_size):
         logging.warning("the TF profiler counted no FLOPs; counting conv/dense layers instead")
     except Exception as e:  # the profiler is a TF1 tool; any failure falls back
         logging.warning("the TF profiler failed (%s); counting conv/dense layers instead", e)
+    if not isinstance(model, keras.Model):
+        raise RuntimeError(f"the TF profiler could not count the FLOPs of {model!r}, and only a "
+                           "Keras model's layers can be counted instead")
     return analytic_flops(model, batch), ANALYTIC
 
 

@@ -33,8 +33,9 @@ and every figure uses the medians. With t_x the median step time of model x and 
     umm_overhead               = t_umm / t_sslzoo_crr_off
     mfu                        = 3·F_fwd(views) / (t_sslzoo · P)  (``sslzoo.bench.flops``)
 
-F_fwd counts the online backbone and projector (what every method trains); a teacher's forward
-pass or a predictor is not counted, so for BYOL, MoCo or DINO the MFU is a lower bound.
+F_fwd counts the method's ``counted_forward()``: the online backbone and projector (what every
+method trains; MAE: its masked encoder and decoder); a teacher's forward pass or a predictor is
+not counted, so for BYOL, MoCo or DINO the MFU is a lower bound.
 
 ``pipeline_images_per_sec`` is what ``ssl_batches(digits train, N, model.view_layer())``
 delivers iterated alone (no model), after one epoch of warmup that fills its cache.
@@ -227,8 +228,7 @@ def run_benchmark(method="simclr", backbone="resnet18", batch_size=128, steps=10
     pipe, pipe_runs = pipeline_images_per_sec(data, batch_size, models["sslzoo"].view_layer(),
                                               steps, repeats, seed)
     logging.info("counting FLOPs and measuring the peak")
-    online = models["plain"] if "plain" in models else keras.Sequential(
-        [models["sslzoo"].backbone, models["sslzoo"].projector])
+    online = models["plain"] if "plain" in models else models["sslzoo"].counted_forward()
     fwd, flops_source = fl.views_forward_flops(online, batch_size, image_size, **views)
     peak = measure_peak(compute_dtype)
     step_flops = fl.train_step_flops(fwd)

@@ -202,6 +202,12 @@ class SSLMethod(keras.Model):
         ``Forward`` ``out`` whose loss was stepped (``ssl_loss`` put what they need in
         ``out.state``)."""
 
+    def counted_forward(self):
+        """What the benchmark counts as the step's forward FLOPs: a callable (images, training)
+        → outputs of the pass the step differentiates. The backbone and the projector; a
+        teacher or a predictor is left out (so the MFU is a lower bound for those methods)."""
+        return keras.Sequential([self.backbone, self.projector])
+
     def view_layer(self):
         """The layer that makes this method's training views from a batch of images (used
         in tf.data, or in the step with ``augment_in_step``): two views of ``recipe``."""

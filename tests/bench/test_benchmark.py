@@ -258,3 +258,16 @@ def test_a_memory_bank_method_is_timed_with_its_bank_filled_and_its_kmeans(tfds_
                       data_dir=tfds_dir)
     with pytest.raises(ConfigError, match="training-set size"):
         build_model("sslzoo", "deepcluster_v2", "resnet_tiny", 32, 8)
+
+
+def test_maes_counted_forward_is_its_masked_pass():
+    """MAE's FLOPs are those of the encoder on the visible patches and the decoder: fewer as
+    more is masked, and fewer than the whole encoder's at the default 75%."""
+    def counted(**hp):
+        model = methods.build("mae", "vit_tiny", image_size=32, **hp)
+        return fl.views_forward_flops(model.counted_forward(), 2, 32), model
+
+    (f75, source), model = counted()
+    f50 = counted(mask_ratio=0.5)[0][0]
+    whole = fl.views_forward_flops(keras.Sequential([model.backbone, model.projector]), 2, 32)[0]
+    assert source == fl.PROFILER and f75 < f50 < 1.5 * whole and f75 < whole
