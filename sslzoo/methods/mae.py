@@ -268,7 +268,7 @@ class MAE(SSLMethod):
 
     def counted_forward(self):
         """The masked pass, what MAE's step differentiates: the encoder on the visible patches
-        and the decoder on every position (the whole encoder would count ~1.2× more at 32 px)."""
+        and the decoder on every position, not the whole encoder."""
         return lambda images, training=False: self.reconstruct(images, 0, training)["pred"]
 
     def targets(self, images):
