@@ -247,13 +247,15 @@ def strict_load(model, path, label):
     return path
 
 
-def build_backbone(src):
-    """The (untrained) backbone a `Source` describes."""
+def build_backbone(src, pool=None):
+    """The (untrained) backbone a `Source` describes; a ViT reads out ``pool`` ("cls" or
+    "mean", `sslzoo.backbones.vit.build`) when it is given."""
     from sslzoo import backbones  # lazy: TensorFlow (resolve, list_models stay light)
 
     if not src.backbone:
         raise WeightsError(f"{src.path}: its card/config does not name a backbone")
-    return backbones.build(src.backbone, image_size=src.image_size, stem=src.stem)
+    options = {"pool": pool} if pool else {}
+    return backbones.build(src.backbone, image_size=src.image_size, stem=src.stem, **options)
 
 
 def model_spec(src):
@@ -298,16 +300,17 @@ def _projector(src, label):
     return model.projector
 
 
-def load(name_or_path, include_projector=False, backbone=None, image_size=None):
+def load(name_or_path, include_projector=False, backbone=None, image_size=None, pool=None):
     """A functional Keras model, images → pooled embedding (→ projector output with
     ``include_projector``), with pretrained weights. See the module docstring for what
-    ``name_or_path`` may be and for the input convention."""
+    ``name_or_path`` may be and for the input convention. ``pool`` ("cls" or "mean") picks a
+    ViT's readout (default: the CLS token); a ResNet takes none."""
     import keras
 
     label = str(name_or_path)
     src = resolve(name_or_path, backbone, image_size)
     verify(src.weights, src.card.get("sha256"), label)
-    net = build_backbone(src)
+    net = build_backbone(src, pool)
     strict_load(net, src.weights, label)
     images = keras.Input((src.image_size, src.image_size, 3), name="images")
     x = net(keras.ops.cast(images, "float32"))

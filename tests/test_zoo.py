@@ -5,11 +5,13 @@ import os
 import shutil
 from unittest import mock
 
+import keras
 import numpy as np
 import pytest
 
 import sslzoo
-from sslzoo import zoo
+from sslzoo import backbones, zoo
+from sslzoo.errors import ConfigError
 from sslzoo.errors import WeightsError
 from sslzoo.export.entry import write_entry
 
@@ -213,3 +215,17 @@ def test_a_damaged_or_missing_shard_is_refused_before_loading(sharded, tmp_path,
     with mock.patch.object(zoo, "build_backbone", side_effect=AssertionError("loaded")):
         with pytest.raises(WeightsError, match=match):
             zoo.load(str(entry))
+
+
+def test_pool_picks_a_vits_readout_of_the_same_weights(tmp_path, images):
+    net = backbones.build("vit_tiny", image_size=32)
+    path = str(tmp_path / "vit.weights.h5")
+    net.save_weights(path)
+    tokens = keras.Model(net.input, net.get_layer("norm").output)(images.astype("float32"))
+    tokens = np.asarray(tokens)
+    for pool, want in ((None, tokens[:, 0]), ("cls", tokens[:, 0]),
+                       ("mean", tokens[:, 1:].mean(axis=1))):
+        got = zoo.load(path, backbone="vit_tiny", pool=pool).predict(images, verbose=0)
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ConfigError, match="pool are ViT options"):
+        zoo.load(path, backbone="resnet_tiny", pool="mean")

@@ -43,6 +43,9 @@ class FinetuneConfig:
                         "the labels).", choices=MODES)
     backbone: str = setting("resnet_tiny", "Architecture for --init_from=random (else the "
                             "source's).")
+    pool: str = setting("", "A ViT's readout: cls (the CLS token after the final norm) or mean "
+                        "(the mean of its patch tokens, MAE's fine-tuning readout); empty = "
+                        "cls. ResNets take none.", choices=("", "cls", "mean"))
     stem: str = setting("auto", "ResNet stem for --init_from=random: auto, cifar or imagenet.")
     dataset: str = setting("digits", "digits (built in), any TFDS name, or folder:PATH; needs "
                            "labels.")

@@ -15,12 +15,14 @@ def embedding_model(cfg, image_size=None):
 
     A pretrained source is loaded with `sslzoo.zoo.load` (a bad one raises WeightsError);
     ``random`` builds an untrained ``cfg.backbone`` wrapped the same way (uint8 or float
-    pixels in [0, 255])."""
+    pixels in [0, 255]). A ViT reads out ``cfg.pool`` (empty: its CLS token)."""
+    pool = cfg.pool or None
     if not cfg.is_random:
-        model = zoo.load(cfg.init_from, image_size=image_size or None)
+        model = zoo.load(cfg.init_from, image_size=image_size or None, pool=pool)
         return model, model.sslzoo_source.image_size, model.sslzoo_source
     size = int(image_size or 32)
-    net = backbones.build(cfg.backbone, image_size=size, stem=cfg.stem)
+    net = backbones.build(cfg.backbone, image_size=size, stem=cfg.stem,
+                          **({"pool": pool} if pool else {}))
     images = keras.Input((size, size, 3), name="images")
     model = keras.Model(images, net(keras.ops.cast(images, "float32")),
                         name=f"random_{cfg.backbone}")

@@ -103,6 +103,8 @@ def finetune_model(cfg=None, **overrides):
                "image_size": size, "num_classes": train.num_classes,
                "train_split": cfg.train_split, "test_split": cfg.test_split,
                "num_train": train.num_examples, "num_test": test.num_examples, "top1": {}}
+    if cfg.pool:
+        results["pool"] = cfg.pool
     if cfg.mode == "semi":
         train, picked = labelled_subset(train, cfg.label_fraction, cfg.seed)
         results.update(label_fraction=cfg.label_fraction, num_labelled=len(picked),

@@ -195,3 +195,16 @@ def test_layer_decay_finetunes_a_vit(tmp_path, tfds_dir):
     r = json.loads((tmp_path / "finetune" / "results.json").read_text())
     assert r["layer_decay"] == 0.75 == results["layer_decay"] and r["model"] == "model.keras"
     assert set(r["top1"]) == {"test[:200]", "train[:256]"}
+
+
+def test_pool_reads_a_vits_mean_token_and_is_refused_on_a_resnet(tmp_path, tfds_dir):
+    with pytest.raises(ConfigError, match="pool are ViT options"):
+        _run(tmp_path, tfds_dir, "random", "knn", backbone="resnet_tiny", pool="mean")
+    assert not (tmp_path / "knn").exists()
+    top1 = {}
+    for pool in ("cls", "mean"):
+        results, _ = _run(tmp_path / pool, tfds_dir, "random", "knn", backbone="vit_tiny",
+                          pool=pool)
+        assert results["pool"] == pool
+        top1[pool] = results["top1"]
+    assert top1["cls"] != top1["mean"]  # the same network (seed 0), two readouts
