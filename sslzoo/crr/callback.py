@@ -35,6 +35,16 @@ from sslzoo.errors import ConfigError
 from sslzoo.utils.seeds import seed_for
 
 
+_MEANING = {  # what each signal says, and no more
+    "memorisation_gap": "Its late layers separate the pretraining images more than held-out "
+                        "ones while the early layers do not: they are memorising the "
+                        "pretraining set.",
+    "heldout_drop": "Its late layers lose held-out structure while the early layers keep it, a "
+                    "sign of memorisation but not proof (the pretraining images' ΔR may fall "
+                    "with it); check the memorisation gap in the CRR report and a validation "
+                    "probe.",
+}
+
 class CRRCallback(keras.callbacks.Callback):
     def __init__(self, heldout_images, train_images, output_dir=None, watch=None, early=None,
                  patience=5, drop_tol=0.02, gap_threshold=0.05, early_stop=False, eps=0.5,
@@ -147,9 +157,8 @@ class CRRCallback(keras.callbacks.Callback):
         self.warning["best_epoch"] += 1
         logging.warning(
             "CRR early warning at epoch %d: %s of layer %s (turning point: epoch %d, best-by-CRR "
-            "epoch %d). Its late layers are memorising the pretraining set.", epoch + 1,
-            found["signal"].replace("_", " "), self.watch, self.warning["turning_epoch"],
-            self.warning["best_epoch"])
+            "epoch %d). %s", epoch + 1, found["signal"].replace("_", " "), self.watch,
+            self.warning["turning_epoch"], self.warning["best_epoch"], _MEANING[found["signal"]])
         if self.early_stop:
             best = found["best_epoch"]
             weights = self._snapshots.get(best)

@@ -53,7 +53,7 @@ def test_measures_every_tap_on_fixed_views_and_logs_them(model, tmp_path):
     assert cb.watch == "stage4" and cb.early == ["stage1"]
 
 
-def test_planted_turning_point_warns_stops_and_restores_best_weights(model, tmp_path):
+def test_planted_turning_point_warns_stops_and_restores_best_weights(model, tmp_path, caplog):
     cb = CRRCallback(_images(4, 0), _images(4, 1), output_dir=str(tmp_path), patience=3,
                      early_stop=True)
     cb.set_model(model)
@@ -68,6 +68,9 @@ def test_planted_turning_point_warns_stops_and_restores_best_weights(model, tmp_
             break
     assert epoch == 7  # peak at index 4, then 3 epochs below it
     assert cb.warning["signal"] == "heldout_drop" and cb.warning["best_epoch"] == 5  # 1-based
+    # A held-out drop alone is a sign, not proof: the message says so and what to check.
+    assert "heldout drop of layer stage4" in caplog.text and "not proof" in caplog.text
+    assert "check the memorisation gap" in caplog.text
     assert cb.restored and all(np.all(w == 4) for w in model.get_weights())
     report = json.loads((tmp_path / "crr_report.json").read_text())
     assert report["warning"]["turning_epoch"] == 6 and report["restored_best_weights"]
