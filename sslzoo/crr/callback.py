@@ -45,6 +45,7 @@ _MEANING = {  # what each signal says, and no more
                     "probe.",
 }
 
+
 class CRRCallback(keras.callbacks.Callback):
     def __init__(self, heldout_images, train_images, output_dir=None, watch=None, early=None,
                  patience=5, drop_tol=0.02, gap_threshold=0.05, early_stop=False, eps=0.5,
