@@ -254,8 +254,7 @@ def build_backbone(src, pool=None):
 
     if not src.backbone:
         raise WeightsError(f"{src.path}: its card/config does not name a backbone")
-    options = {"pool": pool} if pool else {}
-    return backbones.build(src.backbone, image_size=src.image_size, stem=src.stem, **options)
+    return backbones.build(src.backbone, image_size=src.image_size, stem=src.stem, pool=pool)
 
 
 def model_spec(src):

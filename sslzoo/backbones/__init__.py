@@ -26,8 +26,10 @@ def build(name, image_size=32, stem="auto", sync_bn=False, **options):
 
     ResNets take `stem` and `sync_bn` (see `sslzoo.backbones.resnet.build`). ViTs take the
     options `patch_size` and `pool` (see `sslzoo.backbones.vit.build`); they have no stem
-    (only ``stem="auto"`` is accepted) and no BatchNorm (`sync_bn` is ignored).
+    (only ``stem="auto"`` is accepted) and no BatchNorm (`sync_bn` is ignored). An option
+    given as None is not given.
     """
+    options = {k: v for k, v in options.items() if v is not None}
     if name in vit.available():
         if stem != "auto":
             raise ConfigError(f"{name} is a Vision Transformer and has no stem; got "

@@ -21,8 +21,7 @@ def embedding_model(cfg, image_size=None):
         model = zoo.load(cfg.init_from, image_size=image_size or None, pool=pool)
         return model, model.sslzoo_source.image_size, model.sslzoo_source
     size = int(image_size or 32)
-    net = backbones.build(cfg.backbone, image_size=size, stem=cfg.stem,
-                          **({"pool": pool} if pool else {}))
+    net = backbones.build(cfg.backbone, image_size=size, stem=cfg.stem, pool=pool)
     images = keras.Input((size, size, 3), name="images")
     model = keras.Model(images, net(keras.ops.cast(images, "float32")),
                         name=f"random_{cfg.backbone}")
