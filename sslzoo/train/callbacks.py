@@ -46,7 +46,8 @@ class Checkpointer(keras.callbacks.Callback):
     saves to its own scratch directory but resumes from the chief's checkpoints.
 
     Over Keras's ``BackupAndRestore``: it checkpoints the method's own state too (EMA teachers,
-    queues, centres, UMM's and SimSiam's extra optimizers, via ``checkpoint_items``) and the
+    queues, centres, UMM's and SimSiam's extra optimizers, via ``checkpoint_items``; every model
+    variable that the object graph misses, via ``untracked_variables``) and the
     epoch's metric accumulators (so a run resumed mid-epoch logs the same epoch means), keeps
     the last ``max_to_keep`` checkpoints after training ends instead of deleting its backup,
     falls back past a corrupt checkpoint, and lets a worker resume from another directory
@@ -64,6 +65,12 @@ class Checkpointer(keras.callbacks.Callback):
                  "metrics": self.metric_variables}
         if hasattr(model, "checkpoint_items"):
             items.update(model.checkpoint_items())
+        graph = tf.train.Checkpoint(**items)
+        untracked = untracked_variables(graph, model)
+        # A checkpoint written before ``untracked`` existed restores through the graph without it.
+        self.checkpoint_before_untracked = graph if untracked else None
+        if untracked:
+            items["untracked"] = untracked
         self.checkpoint = tf.train.Checkpoint(**items)
         self.directory = directory
         self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep)
@@ -81,7 +88,7 @@ class Checkpointer(keras.callbacks.Callback):
         paths = list(state.all_model_checkpoint_paths) or [state.model_checkpoint_path]
         for path in reversed(paths):
             try:
-                self.checkpoint.restore(path).assert_existing_objects_matched()
+                self.checkpoint_for(path).restore(path).assert_existing_objects_matched()
             except Exception as err:  # a damaged file raises OpError, IndexError, ValueError...
                 aside = quarantine(path)
                 logging.warning("checkpoint %s cannot be read (%s); moved it to %s and trying "
@@ -94,6 +101,18 @@ class Checkpointer(keras.callbacks.Callback):
         raise TrainingError(f"no readable checkpoint is left in {self.restore_dir} (unreadable "
                             "ones were moved to its corrupt/ folder); start a new run without "
                             "--resume, or in another --output_dir")
+
+    def checkpoint_for(self, path):
+        """The checkpoint object that reads ``path``: ``self.checkpoint``, or for a checkpoint
+        an older sslzoo wrote without the untracked variables, the graph without them (they
+        keep their initial values, so the CRR monitors restart their count, with a warning)."""
+        saved = {name.split("/")[0] for name, _ in tf.train.list_variables(path)}
+        if self.checkpoint_before_untracked is None or "untracked" in saved:
+            return self.checkpoint
+        logging.warning("checkpoint %s holds no CRR monitor state (an older sslzoo wrote it): "
+                        "training resumes exactly, but the monitors restart their count, so "
+                        "the crr/* logs of this run differ from an uninterrupted one's", path)
+        return self.checkpoint_before_untracked
 
     def on_epoch_begin(self, epoch, logs=None):
         # Keras resets the metrics as an epoch begins: a run resumed mid-epoch puts back the
@@ -125,6 +144,14 @@ class Checkpointer(keras.callbacks.Callback):
                 f"could not write the checkpoint of step {step} to {self.directory}: "
                 f"{str(err).splitlines()[0]}. The previous checkpoint is untouched; free disk "
                 "space and rerun with --resume.") from err
+
+
+def untracked_variables(checkpoint, model):
+    """The variables of ``model`` that ``checkpoint`` (a tf.train.Checkpoint) does not reach:
+    TensorFlow's object graph does not follow layers that Keras tracks in a dict attribute (the
+    CRR monitors with their call counters), so they are checkpointed by position."""
+    reached = {id(obj) for obj in tf.train.TrackableView(checkpoint).descendants()}
+    return [v for v in model.variables if id(v) not in reached]
 
 
 def quarantine(path):

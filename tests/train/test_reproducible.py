@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from sslzoo.errors import TrainingError
+from sslzoo.train import callbacks
 from sslzoo.train.pretrain import pretrain
 
 STEPS = 3  # batches per epoch: train[:96] in batches of 32
@@ -138,7 +139,9 @@ def test_five_kills_at_random_steps_end_in_the_uninterrupted_run(simclr_run, tmp
     pytest.param(dict(method="mocov2", hparams="proj_hidden_dim=32,proj_dim=16,queue_size=64",
                       augment_on="device"), marks=pytest.mark.heavy),
     dict(umm=True, umm_gamma=0.1),  # UMM's inner, outer and early optimizers
-], ids=["mocov2_device_views", "umm"])
+    # CRR taps measuring every other step, resumed at an odd one: their counters and values.
+    dict(crr_every=2),
+], ids=["mocov2_device_views", "umm", "crr_every_2"])
 def test_resume_is_exact_for_state_and_extra_optimizers(tmp_path, tfds_dir, kw):
     pretrain(**settings(tmp_path / "a", tfds_dir, epochs=2, **kw))
     killed_then_resumed(tmp_path / "b", tfds_dir, [STEPS + 1], epochs=2, **kw)
@@ -169,6 +172,22 @@ def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous(simclr_run, tmp_
     data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])  # truncated
     pretrain(**settings(out, tfds_dir, resume=True))
     assert (ckpts / "corrupt" / data.name).exists()  # kept aside for inspection
+    assert_same_run(simclr_run, out)
+
+
+def test_a_checkpoint_without_the_untracked_variables_resumes(simclr_run, tmp_path, tfds_dir,
+                                                              monkeypatch, caplog):
+    """An older sslzoo's checkpoint (no CRR monitor state) resumes with a warning, and is not
+    taken for a corrupt one. At crr_every=1 the monitors measure every step, so the run is
+    still the uninterrupted one."""
+    out = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        patch.setattr(callbacks, "untracked_variables", lambda checkpoint, model: [])
+        with pytest.raises(Interrupt):
+            pretrain(**settings(out, tfds_dir), callbacks=[KillAt(STEPS + 2)])
+    pretrain(**settings(out, tfds_dir, resume=True))
+    assert "holds no CRR monitor state" in caplog.text
+    assert not (out / "checkpoints" / "corrupt").exists()
     assert_same_run(simclr_run, out)
 
 
